@@ -1,0 +1,1 @@
+//! Building bundles from handler folders and templates (`sedge build`).

@@ -1,0 +1,1 @@
+//! The function templates sedge ships (`sedge new --lang …`).
