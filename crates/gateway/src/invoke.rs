@@ -1,0 +1,139 @@
+//! `/function/{name}[/{path}]`, any method: reads the body within `read_timeout` and `--max-body`, sets the
+//! call's deadlines, hands it to the function's router, and stamps `X-Call-Id`, `X-Start-Time` and
+//! `X-Duration-Seconds` on whatever comes back (errors included).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderName, HeaderValue};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use sedge_core::QualifiedName;
+use sedge_runtime::local::http::strip_hop_by_hop;
+use sedge_runtime::{Call, Deadlines};
+use tokio::time::Instant;
+
+use crate::Gateway;
+use crate::error::ApiError;
+
+static X_CALL_ID: HeaderName = HeaderName::from_static("x-call-id");
+static X_START_TIME: HeaderName = HeaderName::from_static("x-start-time");
+static X_DURATION: HeaderName = HeaderName::from_static("x-duration-seconds");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// `/function/{name}` and `/function/{name}/`.
+pub async fn invoke_root(
+    State(gw): State<Arc<Gateway>>,
+    Path(name): Path<String>,
+    peer: ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    handle(gw, name, "/".to_string(), peer.0, request).await
+}
+
+/// `/function/{name}/{*path}`.
+pub async fn invoke_path(
+    State(gw): State<Arc<Gateway>>,
+    Path((name, path)): Path<(String, String)>,
+    peer: ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    handle(gw, name, format!("/{path}"), peer.0, request).await
+}
+
+async fn handle(gw: Arc<Gateway>, name: String, path: String, peer: SocketAddr, request: Request) -> Response {
+    let arrival = Instant::now();
+    let start_nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let call_id = request
+        .headers()
+        .get(&X_CALL_ID)
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("uuid is ASCII"));
+    let start_time = HeaderValue::from(start_nanos as u64);
+
+    let (label, result) = match QualifiedName::parse(&name, None) {
+        Err(e) => (None, Err(ApiError::from(e))),
+        Ok(name) => {
+            let label = name.to_string();
+            gw.metrics.call_started(&label);
+            let result = call(&gw, &name, path, peer, request, arrival, &call_id, &start_time).await;
+            gw.counts.add(&name);
+            (Some(label), result)
+        }
+    };
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    let took = arrival.elapsed();
+    if let Some(label) = label {
+        gw.metrics.call_finished(&label, response.status().as_u16(), took.as_secs_f64());
+    }
+    let headers = response.headers_mut();
+    headers.insert(X_CALL_ID.clone(), call_id);
+    headers.insert(X_START_TIME.clone(), start_time);
+    headers.insert(X_DURATION.clone(), duration_header(took));
+    response
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn call(
+    gw: &Gateway,
+    name: &QualifiedName,
+    path: String,
+    peer: SocketAddr,
+    request: Request,
+    arrival: Instant,
+    call_id: &HeaderValue,
+    start_time: &HeaderValue,
+) -> Result<Response, ApiError> {
+    let target = gw.provider.target(name).ok_or_else(|| ApiError::NotFound(format!("function {name} not found")))?;
+    let timeouts = target.timeouts();
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, gw.config.max_body, arrival + timeouts.read, timeouts.read).await?;
+
+    let mut headers = parts.headers;
+    strip_hop_by_hop(&mut headers);
+    headers.insert(X_CALL_ID.clone(), call_id.clone());
+    headers.insert(X_START_TIME.clone(), start_time.clone());
+    if !headers.contains_key(&X_FORWARDED_FOR) {
+        if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
+            headers.insert(X_FORWARDED_FOR.clone(), v);
+        }
+    }
+    let respond_after = timeouts.write.min(gw.config.upstream_timeout);
+    let call = Call {
+        method: parts.method,
+        path,
+        query: parts.uri.query().map(str::to_string),
+        headers,
+        body,
+        call_id: call_id.to_str().unwrap_or_default().to_string(),
+        deadlines: Deadlines {
+            exec: timeouts.exec.map(|d| arrival + d),
+            respond: arrival + respond_after,
+            respond_after,
+        },
+    };
+    let response = target.invoke(call).await?;
+    Ok(response.map(Body::new))
+}
+
+/// Reads the whole body (chunked or not), bounded in size and time.
+async fn read_body(body: Body, max: usize, deadline: Instant, window: Duration) -> Result<bytes::Bytes, ApiError> {
+    match tokio::time::timeout_at(deadline, Limited::new(body, max).collect()).await {
+        Err(_) => Err(ApiError::RequestTimeout(format!(
+            "request body not received within read_timeout ({})",
+            sedge_core::duration::format(window)
+        ))),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(ApiError::PayloadTooLarge(max)),
+        Ok(Err(e)) => Err(ApiError::BadRequest(format!("could not read request body: {e}"))),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// `X-Duration-Seconds` as the watchdogs write it (`%f`: six decimals).
+fn duration_header(d: Duration) -> HeaderValue {
+    HeaderValue::from_str(&format!("{:.6}", d.as_secs_f64())).expect("digits are ASCII")
+}

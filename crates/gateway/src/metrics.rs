@@ -1,0 +1,109 @@
+//! Prometheus metrics at `/metrics`, named as the OpenFaaS gateway names them, plus sedge's own.
+//!
+//! - `gateway_function_invocation_total{function_name,code}` (counter)
+//! - `gateway_functions_seconds{function_name,code}` (histogram, Go's default buckets)
+//! - `gateway_function_invocation_started{function_name}`: exposed with gauge type, because
+//!   prometheus-client (OpenMetrics) appends `_total` to every counter and OpenFaaS's name has none;
+//!   `rate()` reads it the same.
+//! - `gateway_service_count{function_name}` and `sedge_replicas{function_name,state}`: read from the provider
+//!   at scrape time.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use sedge_runtime::{Provider, ReplicaState};
+
+/// Labels of per-call metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// `name.namespace`.
+    pub function_name: String,
+    /// HTTP status code.
+    pub code: String,
+}
+
+/// Labels of per-function metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FunctionLabels {
+    /// `name.namespace`.
+    pub function_name: String,
+}
+
+/// Labels of `sedge_replicas`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReplicaLabels {
+    /// `name.namespace`.
+    pub function_name: String,
+    /// Replica state.
+    pub state: String,
+}
+
+/// The gateway's metric families.
+pub struct Metrics {
+    registry: Registry,
+    invocations: Family<CallLabels, Counter>,
+    seconds: Family<CallLabels, Histogram>,
+    started: Family<FunctionLabels, Gauge>,
+    service_count: Family<FunctionLabels, Gauge>,
+    replicas: Family<ReplicaLabels, Gauge>,
+}
+
+fn go_default_buckets() -> Histogram {
+    Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let invocations = Family::<CallLabels, Counter>::default();
+        let seconds = Family::<CallLabels, Histogram>::new_with_constructor(go_default_buckets as fn() -> Histogram);
+        let started = Family::<FunctionLabels, Gauge>::default();
+        let service_count = Family::<FunctionLabels, Gauge>::default();
+        let replicas = Family::<ReplicaLabels, Gauge>::default();
+        registry.register("gateway_function_invocation", "Function invocations by status code", invocations.clone());
+        registry.register("gateway_functions_seconds", "Function call duration", seconds.clone());
+        registry.register("gateway_function_invocation_started", "Function invocations started", started.clone());
+        registry.register("gateway_service_count", "Ready replicas per function", service_count.clone());
+        registry.register("sedge_replicas", "Replicas per function and state", replicas.clone());
+        Self { registry, invocations, seconds, started, service_count, replicas }
+    }
+}
+
+impl Metrics {
+    /// Counts a call as started.
+    pub fn call_started(&self, function: &str) {
+        self.started.get_or_create(&FunctionLabels { function_name: function.to_string() }).inc();
+    }
+
+    /// Counts a finished call.
+    pub fn call_finished(&self, function: &str, code: u16, seconds: f64) {
+        let labels = CallLabels { function_name: function.to_string(), code: code.to_string() };
+        self.invocations.get_or_create(&labels).inc();
+        self.seconds.get_or_create(&labels).observe(seconds);
+    }
+
+    /// Renders the text exposition, refreshing replica gauges from `provider` first.
+    pub fn render(&self, provider: &dyn Provider) -> String {
+        self.service_count.clear();
+        self.replicas.clear();
+        for name in provider.functions() {
+            let Some(counts) = provider.replicas(&name) else { continue };
+            let function_name = name.to_string();
+            self.service_count
+                .get_or_create(&FunctionLabels { function_name: function_name.clone() })
+                .set(i64::from(counts.count(ReplicaState::Ready)));
+            for (state, n) in counts.by_state {
+                let labels = ReplicaLabels { function_name: function_name.clone(), state: state.as_str().to_string() };
+                self.replicas.get_or_create(&labels).set(i64::from(n));
+            }
+        }
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        out
+    }
+}

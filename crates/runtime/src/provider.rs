@@ -1,0 +1,97 @@
+//! [`Provider`]: the seam between "what should run" (the gateway, the store) and "where it runs".
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sedge_core::{FunctionSpec, QualifiedName};
+
+use crate::invoke::Invoke;
+use crate::logs::LogHub;
+
+/// The lifecycle state of one replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReplicaState {
+    /// Process started, readiness not yet confirmed.
+    Starting,
+    /// Taking traffic.
+    Ready,
+    /// Finishing in-flight calls before it stops.
+    Draining,
+    /// Exited or never became ready; waiting to restart.
+    Failed,
+}
+
+impl ReplicaState {
+    /// All states, for metrics.
+    pub const ALL: [ReplicaState; 4] = [Self::Starting, Self::Ready, Self::Draining, Self::Failed];
+
+    /// Lower-case name, as used in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Ready => "ready",
+            Self::Draining => "draining",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Replica counts of one function.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplicaCounts {
+    /// Desired replicas.
+    pub desired: u32,
+    /// Replicas per state.
+    pub by_state: Vec<(ReplicaState, u32)>,
+}
+
+impl ReplicaCounts {
+    /// Replicas in `state`.
+    pub fn count(&self, state: ReplicaState) -> u32 {
+        self.by_state.iter().filter(|(s, _)| *s == state).map(|(_, n)| n).sum()
+    }
+}
+
+/// Why the provider refused or failed an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The spec cannot run here (executable missing, bundle missing); the message says what was tried.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such function.
+    #[error("function {0} not found")]
+    NotFound(String),
+    /// The machine failed (files, processes).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs functions somewhere: the local provider runs processes on this machine.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Checks that `spec` can run here, without starting anything.
+    async fn check(&self, spec: &FunctionSpec) -> Result<(), ProviderError>;
+    /// Creates or replaces a function with `replicas` replicas and the given secret values.
+    async fn apply(
+        &self,
+        spec: FunctionSpec,
+        replicas: u32,
+        secrets: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), ProviderError>;
+    /// Stops and forgets a function.
+    async fn remove(&self, name: &QualifiedName) -> Result<(), ProviderError>;
+    /// Sets the number of replicas.
+    async fn scale(&self, name: &QualifiedName, replicas: u32) -> Result<(), ProviderError>;
+    /// Writes (or with `None`, removes) a secret for every function in `namespace` that names it.
+    async fn write_secret(&self, namespace: &str, name: &str, value: Option<&[u8]>) -> Result<(), ProviderError>;
+    /// Replica counts of a function.
+    fn replicas(&self, name: &QualifiedName) -> Option<ReplicaCounts>;
+    /// The function's router, if it exists.
+    fn target(&self, name: &QualifiedName) -> Option<Arc<dyn Invoke>>;
+    /// Names of all functions.
+    fn functions(&self) -> Vec<QualifiedName>;
+    /// Captured logs.
+    fn logs(&self) -> &LogHub;
+    /// Stops every replica, letting in-flight calls finish first.
+    async fn shutdown(&self);
+}
