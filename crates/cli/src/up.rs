@@ -1,7 +1,21 @@
 //! `sedge up`: opens the store, starts the local provider and serves the gateway until SIGINT/SIGTERM.
+//!
+//! Start-up order keeps `/healthz` fast: bind, serve, then restore stored functions in the background.
+//! Shutdown order keeps calls whole: stop accepting, let in-flight calls finish, stop replicas, flush counts.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sedge_core::api::VersionInfo;
+use sedge_gateway::{Credentials, Gateway, GatewayConfig};
+use sedge_runtime::Provider;
+use sedge_runtime::local::LocalProvider;
+
+/// Longest wait for in-flight calls at shutdown.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
 /// Arguments of `sedge up`.
 #[derive(Debug, Clone, clap::Args)]
@@ -25,6 +39,114 @@ pub struct UpArgs {
 
 /// Runs `sedge up` until a shutdown signal.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    let _ = args;
-    anyhow::bail!("sedge up is being wired")
+    let max_body = sedge_core::quantity::parse_memory(&args.max_body).context("--max-body")? as usize;
+    let upstream_timeout = sedge_core::duration::parse(&args.upstream_timeout).context("--upstream-timeout")?;
+    let state = absolute(&args.state)?;
+    std::fs::create_dir_all(state.join("logs")).with_context(|| format!("creating {}", state.display()))?;
+    init_logging(&state)?;
+    let credentials = credentials(&state)?;
+
+    let db = args.db.clone().unwrap_or_else(|| format!("sqlite://{}", state.join("sedge.db").display()));
+    let store = sedge_store::open(&db).await.with_context(|| format!("opening the store {db}"))?;
+    let provider: Arc<dyn Provider> = Arc::new(LocalProvider::new(state.clone()));
+    let version = VersionInfo { commit_message: None, sha: String::new(), release: env!("CARGO_PKG_VERSION").into() };
+    let config = GatewayConfig { credentials, max_body, upstream_timeout, version };
+    let gateway = Gateway::new(store.clone(), provider.clone(), config);
+
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("sedge {} listening on http://{addr} (state in {})", env!("CARGO_PKG_VERSION"), state.display());
+
+    let shutdown = gateway.shutdown.clone();
+    let server = tokio::spawn(sedge_gateway::serve(
+        listener,
+        sedge_gateway::router(gateway.clone()),
+        shutdown.clone().cancelled_owned(),
+    ));
+    let flusher =
+        tokio::spawn(sedge_gateway::counts::flush_loop(gateway.counts.clone(), store.clone(), shutdown.clone()));
+    let restorer = {
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            match sedge_gateway::restore(&gateway).await {
+                Ok(n) => tracing::info!(functions = n, "stored functions started"),
+                Err(e) => tracing::error!(error = %e, "could not restore functions"),
+            }
+        })
+    };
+
+    let signal = wait_for_signal().await?;
+    tracing::info!(signal, "shutting down: draining in-flight calls");
+    shutdown.cancel();
+    restorer.abort();
+    match tokio::time::timeout(DRAIN_LIMIT, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
+        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!("in-flight calls still running after {DRAIN_LIMIT:?}; stopping anyway"),
+    }
+    provider.shutdown().await;
+    let _ = flusher.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    Ok(if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir()?.join(path) })
+}
+
+/// Logs to stderr and to `<state>/logs/sedge.log`, filtered by `RUST_LOG` (default `info`).
+fn init_logging(state: &Path) -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(state.join("logs").join("sedge.log"))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::sync::Mutex::new(file)))
+        .try_init()
+        .ok();
+    Ok(())
+}
+
+/// Reads the admin credentials from `<state>/secrets/`, generating a password on first start (printed once).
+fn credentials(state: &Path) -> anyhow::Result<Credentials> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = state.join("secrets");
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    let password_file = dir.join("basic-auth-password");
+    let user_file = dir.join("basic-auth-user");
+    if !user_file.exists() {
+        std::fs::write(&user_file, "admin")?;
+    }
+    let password = match std::fs::read_to_string(&password_file) {
+        Ok(p) => p.trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use rand::Rng as _;
+            let password: String =
+                rand::rng().sample_iter(&rand::distr::Alphanumeric).take(32).map(char::from).collect();
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&password_file)?;
+            std::io::Write::write_all(&mut f, password.as_bytes())?;
+            f.sync_all()?;
+            println!("Generated the admin password (user admin), shown only this once: {password}");
+            println!("It is kept in {}", password_file.display());
+            password
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", password_file.display())),
+    };
+    let user = std::fs::read_to_string(&user_file)?.trim().to_string();
+    Ok(Credentials { user, password })
 }

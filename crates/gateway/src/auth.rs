@@ -41,7 +41,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Middleware that rejects requests without valid credentials.
-pub async fn require(State(credentials): State<Credentials>, request: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require(
+    State(credentials): State<Credentials>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let ok = request.headers().get(header::AUTHORIZATION).is_some_and(|v| credentials.accepts(v.as_bytes()));
     if ok { Ok(next.run(request).await) } else { Err(ApiError::Unauthorized) }
 }

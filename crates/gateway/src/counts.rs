@@ -40,7 +40,8 @@ impl PendingCounts {
 
     /// Writes the counts to the store; on failure they are kept for the next try.
     pub async fn flush(&self, store: &dyn Store) {
-        let batch: Vec<(QualifiedName, u64)> = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner())).into_iter().collect();
+        let batch: Vec<(QualifiedName, u64)> =
+            std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner())).into_iter().collect();
         if batch.is_empty() {
             return;
         }
@@ -55,7 +56,11 @@ impl PendingCounts {
 }
 
 /// Flushes every [`FLUSH_EVERY`] until `shutdown`, then once more.
-pub async fn flush_loop(counts: Arc<PendingCounts>, store: Arc<dyn Store>, shutdown: tokio_util::sync::CancellationToken) {
+pub async fn flush_loop(
+    counts: Arc<PendingCounts>,
+    store: Arc<dyn Store>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     loop {
         tokio::select! {

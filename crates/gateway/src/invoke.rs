@@ -97,10 +97,10 @@ async fn call(
     strip_hop_by_hop(&mut headers);
     headers.insert(X_CALL_ID.clone(), call_id.clone());
     headers.insert(X_START_TIME.clone(), start_time.clone());
-    if !headers.contains_key(&X_FORWARDED_FOR) {
-        if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
-            headers.insert(X_FORWARDED_FOR.clone(), v);
-        }
+    if !headers.contains_key(&X_FORWARDED_FOR)
+        && let Ok(v) = HeaderValue::from_str(&peer.ip().to_string())
+    {
+        headers.insert(X_FORWARDED_FOR.clone(), v);
     }
     let respond_after = timeouts.write.min(gw.config.upstream_timeout);
     let call = Call {

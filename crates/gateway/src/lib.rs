@@ -112,7 +112,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 
 /// Serves `router` on `listener` (TCP_NODELAY on every connection) until `shutdown` resolves, then lets
 /// in-flight requests finish.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);

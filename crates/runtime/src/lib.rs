@@ -1,8 +1,23 @@
 //! sedge's function runtime: where and how replicas run.
 //!
-//! The gateway knows functions only through the [`Provider`] trait; the local provider here runs replicas as
-//! processes on this machine. A Kubernetes provider slots in beside it later without touching the gateway.
+//! The gateway knows functions only through the [`Provider`] trait and calls them through the [`Invoke`]
+//! seam; the [`local`] provider runs replicas as processes on this machine. A Kubernetes provider slots in
+//! beside it later without touching the gateway.
+//!
+//! # Layout
+//! - [`provider`]: the [`Provider`] trait, replica states and counts.
+//! - [`invoke`]: [`Call`], [`Deadlines`], [`InvokeError`], the [`Invoke`] trait.
+//! - [`local`]: the local provider (fork and http modes, supervision, secrets).
+//! - [`logs`]: captured replica output, per function.
+//! - [`bundle`], [`build`], [`templates`]: function bundles made from handler folders (`sedge build`).
 
-pub mod bundle;
 pub mod build;
+pub mod bundle;
+pub mod invoke;
+pub mod local;
+pub mod logs;
+pub mod provider;
 pub mod templates;
+
+pub use invoke::{Call, Deadlines, Invoke, InvokeError, ResponseBody};
+pub use provider::{Provider, ProviderError, ReplicaCounts, ReplicaState};

@@ -28,7 +28,10 @@ pub struct NamespaceQuery {
 }
 
 /// `GET /system/functions`.
-pub async fn list(State(gw): State<Arc<Gateway>>, Query(q): Query<NamespaceQuery>) -> Result<Json<Vec<FunctionStatus>>, ApiError> {
+pub async fn list(
+    State(gw): State<Arc<Gateway>>,
+    Query(q): Query<NamespaceQuery>,
+) -> Result<Json<Vec<FunctionStatus>>, ApiError> {
     let namespace = q.namespace.filter(|n| !n.is_empty());
     if let Some(ns) = &namespace {
         sedge_core::name::validate_label(ns, "namespace")?;
@@ -85,7 +88,11 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, body: Bytes) -> Result<Statu
 }
 
 /// `POST /system/scale-function/{name}` (202). Replicas above `com.openfaas.scale.max` are capped to it.
-pub async fn scale(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, body: Bytes) -> Result<StatusCode, ApiError> {
+pub async fn scale(
+    State(gw): State<Arc<Gateway>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
     let request: ScaleServiceRequest = json_body(&body)?;
     let name = QualifiedName::parse(&name, request.namespace.as_deref())?;
     let record = gw.store.get_function(&name).await?.ok_or_else(|| not_found(&name))?;

@@ -32,7 +32,8 @@ pub async fn logs(State(gw): State<Arc<Gateway>>, Query(q): Query<LogsQuery>) ->
     let Some(name) = q.name.as_deref().filter(|n| !n.is_empty()) else {
         return Err(ApiError::Unprocessable("name is required: /system/logs?name=FUNCTION".into()));
     };
-    let name = QualifiedName::parse(name, q.namespace.as_deref()).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let name =
+        QualifiedName::parse(name, q.namespace.as_deref()).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let tail = match q.tail.as_deref().filter(|t| !t.is_empty()) {
         None => None,
         Some(t) => match t.parse::<i64>() {

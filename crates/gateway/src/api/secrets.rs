@@ -7,9 +7,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use http::StatusCode;
+use sedge_core::DEFAULT_NAMESPACE;
 use sedge_core::api::Secret;
 use sedge_core::name::{validate_label, validate_secret_name};
-use sedge_core::DEFAULT_NAMESPACE;
 use sedge_store::SecretWrite;
 
 use super::functions::NamespaceQuery;
@@ -18,10 +18,18 @@ use crate::Gateway;
 use crate::error::ApiError;
 
 /// `GET /system/secrets`.
-pub async fn list(State(gw): State<Arc<Gateway>>, Query(q): Query<NamespaceQuery>) -> Result<Json<Vec<Secret>>, ApiError> {
+pub async fn list(
+    State(gw): State<Arc<Gateway>>,
+    Query(q): Query<NamespaceQuery>,
+) -> Result<Json<Vec<Secret>>, ApiError> {
     let namespace = namespace_of(q.namespace.as_deref())?;
     let names = gw.store.list_secrets(&namespace).await?;
-    Ok(Json(names.into_iter().map(|name| Secret { name, namespace: Some(namespace.clone()), ..Default::default() }).collect()))
+    Ok(Json(
+        names
+            .into_iter()
+            .map(|name| Secret { name, namespace: Some(namespace.clone()), ..Default::default() })
+            .collect(),
+    ))
 }
 
 /// `POST /system/secrets` (201).

@@ -41,7 +41,8 @@ pub fn run_dir(state_dir: &Path, spec: &FunctionSpec) -> PathBuf {
 /// Resolves `spec` against the bundles in `state_dir` and this machine's `PATH`.
 pub fn resolve(spec: &FunctionSpec, state_dir: &Path) -> Result<Command, ProviderError> {
     let image = &spec.deployment.image;
-    let found = bundle::load(state_dir, image).map_err(|e| ProviderError::Invalid(format!("bundle for image {image:?} is unreadable: {e}")))?;
+    let found = bundle::load(state_dir, image)
+        .map_err(|e| ProviderError::Invalid(format!("bundle for image {image:?} is unreadable: {e}")))?;
     let run_dir = run_dir(state_dir, spec);
     let (argv, cwd, bundle_env, bundle_mode, bundle_ready) = match (&spec.process, found) {
         (Some(argv), bundle) => {

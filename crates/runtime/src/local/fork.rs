@@ -131,8 +131,7 @@ pub async fn run(settings: &ForkSettings<'_>, call: Call) -> ForkOutcome {
     if !status.success() {
         return ForkOutcome { result: Err(InvokeError::ProcessFailed { status: go_status(status), output }), stderr };
     }
-    let content_type =
-        settings.content_type.cloned().or_else(|| call.headers.get(header::CONTENT_TYPE).cloned());
+    let content_type = settings.content_type.cloned().or_else(|| call.headers.get(header::CONTENT_TYPE).cloned());
     let mut response = Response::new(full_body(output));
     *response.status_mut() = StatusCode::OK;
     if let Some(ct) = content_type {

@@ -4,8 +4,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use ::http::{HeaderValue, Response};
+use async_trait::async_trait;
 use sedge_core::{FunctionSpec, Mode};
 use tokio::sync::Notify;
 
@@ -174,7 +174,11 @@ impl Invoke for LocalFunction {
                     Err(e) => e.to_string(),
                 };
                 let took = started.elapsed().as_secs_f64();
-                self.logs.write(&self.spec.name, &slot.replica().id, &format!("{request_line}: {result} in {took:.6}s"));
+                self.logs.write(
+                    &self.spec.name,
+                    &slot.replica().id,
+                    &format!("{request_line}: {result} in {took:.6}s"),
+                );
                 if !outcome.stderr.is_empty() {
                     for line in String::from_utf8_lossy(&outcome.stderr).lines() {
                         self.logs.write(&self.spec.name, &slot.replica().id, line);

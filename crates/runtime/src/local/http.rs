@@ -48,13 +48,19 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Proxies `call` to the server on `port`.
-pub async fn forward(client: &HttpClient, function: &str, port: u16, call: Call) -> Result<Response<ResponseBody>, InvokeError> {
+pub async fn forward(
+    client: &HttpClient,
+    function: &str,
+    port: u16,
+    call: Call,
+) -> Result<Response<ResponseBody>, InvokeError> {
     let unreachable = |reason: String| InvokeError::Unreachable { function: function.to_string(), reason };
     let path_and_query = match &call.query {
         Some(q) => format!("{}?{q}", call.path),
         None => call.path.clone(),
     };
-    let uri: Uri = format!("http://127.0.0.1:{port}{path_and_query}").parse().map_err(|e| unreachable(format!("{e}")))?;
+    let uri: Uri =
+        format!("http://127.0.0.1:{port}{path_and_query}").parse().map_err(|e| unreachable(format!("{e}")))?;
     let mut headers = call.headers;
     if let Some(host) = headers.remove(header::HOST) {
         headers.entry("x-forwarded-host").or_insert(host);
@@ -67,7 +73,9 @@ pub async fn forward(client: &HttpClient, function: &str, port: u16, call: Call)
     let (deadline, is_exec) = call.deadlines.first();
     match tokio::time::timeout_at(deadline, client.request(request)).await {
         Err(_elapsed) if is_exec => Err(InvokeError::ExecTimeout { mode: Mode::Http }),
-        Err(_elapsed) => Err(InvokeError::NoResponse { function: function.to_string(), after: call.deadlines.respond_after }),
+        Err(_elapsed) => {
+            Err(InvokeError::NoResponse { function: function.to_string(), after: call.deadlines.respond_after })
+        }
         Ok(Err(e)) => Err(unreachable(error_chain(&e))),
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();

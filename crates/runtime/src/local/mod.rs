@@ -54,7 +54,12 @@ impl Provider for LocalProvider {
         command::resolve(spec, &self.state_dir).map(drop)
     }
 
-    async fn apply(&self, spec: FunctionSpec, replicas: u32, secrets: Vec<(String, Vec<u8>)>) -> Result<(), ProviderError> {
+    async fn apply(
+        &self,
+        spec: FunctionSpec,
+        replicas: u32,
+        secrets: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), ProviderError> {
         let command = command::resolve(&spec, &self.state_dir)?;
         let dir = command::run_dir(&self.state_dir, &spec);
         tokio::fs::create_dir_all(&dir).await?;
