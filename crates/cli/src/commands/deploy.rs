@@ -1,0 +1,134 @@
+//! `sedge deploy`: deploys the functions of a stack file through the gateway, as faas-cli does.
+//!
+//! Functions with a `lang` whose bundle was never built are built first. `environment_file` entries are read
+//! here (YAML files beside the stack file with an `environment:` map) and merged under each function's own
+//! `environment`. A failure on one function is reported and the others still deploy; the command then fails.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_yaml::Value;
+
+use super::build::{build_function, check_filter, load_stack};
+use super::{GatewayArgs, StackArgs, resolve, selected, stack_dir};
+
+/// Arguments of `sedge deploy`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Deploy only this function.
+    #[arg(long)]
+    pub filter: Option<String>,
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+}
+
+/// Runs `sedge deploy`.
+pub async fn run(args: DeployArgs) -> Result<()> {
+    let (path, stack) = load_stack(&args.stack)?;
+    check_filter(&stack, args.filter.as_deref(), &path)?;
+    let dir = stack_dir(&path);
+    let state = &args.gateway.state.state;
+    let client = args.gateway.client(stack.provider.as_ref().and_then(|p| p.gateway.as_deref()))?;
+    let mut failed = Vec::new();
+    for (name, f) in stack.functions.iter().filter(|(name, _)| selected(args.filter.as_deref(), name)) {
+        let result = async {
+            let image = f.image.clone().unwrap_or_else(|| name.clone());
+            if f.lang.is_some() {
+                let bundle = sedge_runtime::bundle::load(state, &image)
+                    .with_context(|| format!("could not read the bundle of {image}"))?;
+                if bundle.is_none() {
+                    build_function(state, &dir, name, f).await?;
+                }
+            }
+            let file_env = read_env_files(&dir, &f.environment_file)?;
+            let deployment = f.to_deployment(name, &file_env);
+            println!("Deploying: {name}.");
+            let status = client.deploy(&deployment).await?;
+            let address = match &deployment.namespace {
+                Some(ns) if !ns.is_empty() => format!("{name}.{ns}"),
+                _ => name.clone(),
+            };
+            println!("\nDeployed. {status}.\nURL: {}/function/{address}\n", client.base());
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            eprintln!("Error: {e:#}");
+            failed.push(name.as_str());
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{} function(s) failed to deploy: {}", failed.len(), failed.join(", "));
+    }
+    Ok(())
+}
+
+/// Reads `environment_file`s (relative to `dir`) in order; later files win.
+pub fn read_env_files(dir: &Path, files: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    for file in files {
+        let path = resolve(dir, file);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("could not read environment_file {}", path.display()))?;
+        env.extend(parse_env_file(&text).with_context(|| format!("environment_file {}", path.display()))?);
+    }
+    Ok(env)
+}
+
+/// The `environment:` map of an environment file; numbers and booleans become strings.
+pub fn parse_env_file(text: &str) -> Result<BTreeMap<String, String>> {
+    let doc: Value = serde_yaml::from_str(text).context("not valid YAML")?;
+    let Some(environment) = doc.get("environment") else { return Ok(BTreeMap::new()) };
+    let Value::Mapping(map) = environment else {
+        if environment.is_null() {
+            return Ok(BTreeMap::new());
+        }
+        bail!("`environment:` must be a mapping of names to values");
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let key = scalar(k).with_context(|| format!("a key is not a string: {k:?}"))?;
+            let value = scalar(v).with_context(|| format!("{key}: expected a string, number or boolean"))?;
+            Ok((key, value))
+        })
+        .collect()
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null => Some(String::new()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_files_turn_scalars_into_strings() {
+        let env = parse_env_file("environment:\n  workers: 4\n  debug: true\n  name: x\n  empty:\n").unwrap();
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(pairs, [("debug", "true"), ("empty", ""), ("name", "x"), ("workers", "4")]);
+        assert!(parse_env_file("other: 1\n").unwrap().is_empty());
+        assert!(parse_env_file("environment: [a]\n").is_err());
+        assert!(parse_env_file("environment:\n  a: [1]\n").is_err());
+    }
+
+    #[test]
+    fn later_env_files_win_and_missing_ones_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yml"), "environment:\n  x: 1\n  y: a\n").unwrap();
+        std::fs::write(dir.path().join("b.yml"), "environment:\n  y: b\n").unwrap();
+        let env = read_env_files(dir.path(), &["a.yml".into(), "b.yml".into()]).unwrap();
+        assert_eq!((env["x"].as_str(), env["y"].as_str()), ("1", "b"));
+        let e = read_env_files(dir.path(), &["nope.yml".into()]).unwrap_err();
+        assert!(e.to_string().contains("nope.yml"), "{e}");
+    }
+}
