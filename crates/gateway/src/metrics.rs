@@ -41,8 +41,16 @@ pub struct ReplicaLabels {
     pub state: String,
 }
 
+/// One function's per-call metric handles, resolved once so a call does one map lookup and no allocation.
+#[derive(Clone, Default)]
+struct CallHandles {
+    started: Gauge,
+    by_code: Vec<(u16, Counter, Histogram)>,
+}
+
 /// The gateway's metric families.
 pub struct Metrics {
+    handles: std::sync::RwLock<std::collections::HashMap<String, CallHandles>>,
     registry: Registry,
     invocations: Family<CallLabels, Counter>,
     seconds: Family<CallLabels, Histogram>,
@@ -68,21 +76,57 @@ impl Default for Metrics {
         registry.register("gateway_function_invocation_started", "Function invocations started", started.clone());
         registry.register("gateway_service_count", "Ready replicas per function", service_count.clone());
         registry.register("sedge_replicas", "Replicas per function and state", replicas.clone());
-        Self { registry, invocations, seconds, started, service_count, replicas }
+        Self { handles: Default::default(), registry, invocations, seconds, started, service_count, replicas }
     }
 }
 
 impl Metrics {
     /// Counts a call as started.
     pub fn call_started(&self, function: &str) {
-        self.started.get_or_create(&FunctionLabels { function_name: function.to_string() }).inc();
+        let cached = self.read_handles(function, |h| h.started.inc());
+        if cached.is_none() {
+            self.write_handles(function, |h| {
+                h.started.inc();
+            });
+        }
     }
 
     /// Counts a finished call.
     pub fn call_finished(&self, function: &str, code: u16, seconds: f64) {
-        let labels = CallLabels { function_name: function.to_string(), code: code.to_string() };
-        self.invocations.get_or_create(&labels).inc();
-        self.seconds.get_or_create(&labels).observe(seconds);
+        let record = |h: &CallHandles| {
+            let (_, count, hist) = h.by_code.iter().find(|(c, _, _)| *c == code)?;
+            count.inc();
+            hist.observe(seconds);
+            Some(())
+        };
+        if self.read_handles(function, record).flatten().is_none() {
+            self.write_handles(function, |h| {
+                let labels = CallLabels { function_name: function.to_string(), code: code.to_string() };
+                let count = self.invocations.get_or_create(&labels).clone();
+                let hist = self.seconds.get_or_create(&labels).clone();
+                count.inc();
+                hist.observe(seconds);
+                h.by_code.push((code, count, hist));
+            });
+        }
+    }
+
+    /// Forgets a removed function's cached handles (its series stay until restart, as in Prometheus clients).
+    pub fn forget(&self, function: &str) {
+        self.handles.write().unwrap_or_else(|p| p.into_inner()).remove(function);
+    }
+
+    fn read_handles<T>(&self, function: &str, f: impl FnOnce(&CallHandles) -> T) -> Option<T> {
+        self.handles.read().unwrap_or_else(|p| p.into_inner()).get(function).map(f)
+    }
+
+    fn write_handles(&self, function: &str, f: impl FnOnce(&mut CallHandles)) {
+        let mut handles = self.handles.write().unwrap_or_else(|p| p.into_inner());
+        let entry = handles.entry(function.to_string()).or_insert_with(|| CallHandles {
+            started: self.started.get_or_create(&FunctionLabels { function_name: function.to_string() }).clone(),
+            by_code: Vec::new(),
+        });
+        f(entry);
     }
 
     /// Renders the text exposition, refreshing replica gauges from `provider` first.

@@ -1,7 +1,7 @@
 //! Test support: start the real `sedge` binary on port 0 in a temporary state directory and talk to it over
 //! real HTTP, as a user would.
 //!
-//! ```ignore
+//! ```text
 //! let gw = TestGateway::start(env!("CARGO_BIN_EXE_sedge")).await?;
 //! gw.deploy(json!({"service": "echo", "image": "x", "envProcess": "cat"})).await?;
 //! let r = gw.invoke("echo", "hi").await?;

@@ -81,6 +81,7 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, body: Bytes) -> Result<Statu
         return Err(not_found(&name));
     }
     gw.counts.forget(&name);
+    gw.metrics.forget(&name.to_string());
     match gw.provider.remove(&name).await {
         Ok(()) | Err(sedge_runtime::ProviderError::NotFound(_)) => Ok(StatusCode::OK),
         Err(e) => Err(e.into()),
