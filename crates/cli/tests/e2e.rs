@@ -92,6 +92,13 @@ async fn deploy_invoke_scale_logs_secrets_remove() -> anyhow::Result<()> {
     assert!(r.headers().contains_key("x-call-id") && r.headers().contains_key("x-start-time"));
     assert_eq!(r.text().await?, "ping");
     assert_eq!(sedge(&gw, dir, &["invoke", "echo"], b"from the cli").await?, "from the cli");
+    let chunks: Vec<Result<&'static str, std::io::Error>> = vec![Ok("chunked "), Ok("body")];
+    let r = gw
+        .request(Method::POST, "/function/echo")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await?;
+    assert_eq!(r.text().await?, "chunked body");
     assert_eq!(gw.invoke("hello-py", "world").await?.text().await?, "Hello, world\n");
     let r = gw
         .request(Method::POST, "/function/web-py.openfaas-fn/some/path?x=1")
