@@ -58,12 +58,16 @@ pub async fn logs(State(gw): State<Arc<Gateway>>, Query(q): Query<LogsQuery>) ->
         return Err(ApiError::NotFound(format!("function {name} not found")));
     }
 
-    let hub = gw.provider.logs();
     // Subscribe before reading history, so nothing written in between is missed.
-    let live = follow.then(|| hub.subscribe());
+    let live = follow.then(|| gw.provider.logs().subscribe());
     let instance = q.instance.filter(|i| !i.is_empty());
     let wanted = move |m: &LogMessage| instance.as_ref().is_none_or(|i| &m.instance == i);
-    let history: Vec<LogMessage> = hub.history(&name, tail, since).into_iter().filter(|m| wanted(m)).collect();
+    // History may come from the log file after a restart: read it off the async workers.
+    let (provider, function) = (gw.provider.clone(), name.clone());
+    let history = tokio::task::spawn_blocking(move || provider.logs().history(&function, tail, since))
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading logs failed: {e}")))?;
+    let history: Vec<LogMessage> = history.into_iter().filter(|m| wanted(m)).collect();
     let last_seen = history.last().map(|m| m.timestamp.clone());
     let history = futures_util::stream::iter(history.into_iter().map(|m| Ok::<_, std::io::Error>(line(&m))));
 

@@ -38,6 +38,8 @@ pub struct Replica {
     port: AtomicU16,
     stop: CancellationToken,
     stopped: CancellationToken,
+    /// Woken when a draining replica's last call ends.
+    idle: Notify,
 }
 
 impl Replica {
@@ -51,6 +53,7 @@ impl Replica {
             port: AtomicU16::new(0),
             stop: CancellationToken::new(),
             stopped: CancellationToken::new(),
+            idle: Notify::new(),
         })
     }
 
@@ -84,8 +87,11 @@ impl Replica {
     pub async fn drain(&self, grace: Duration) {
         self.set_state(ReplicaState::Draining);
         let deadline = tokio::time::Instant::now() + grace;
-        while self.inflight() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        loop {
+            let idle = self.idle.notified();
+            if self.inflight() == 0 || tokio::time::timeout_at(deadline, idle).await.is_err() {
+                break;
+            }
         }
         self.stop.cancel();
         self.stopped.cancelled().await;
@@ -104,7 +110,10 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+        let was = self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+        if was == 1 && self.0.state() == ReplicaState::Draining {
+            self.0.idle.notify_waiters();
+        }
     }
 }
 
