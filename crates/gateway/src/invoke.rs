@@ -83,7 +83,13 @@ async fn call(
     call_id: &HeaderValue,
     start_time: &HeaderValue,
 ) -> Result<Response, ApiError> {
-    let target = gw.provider.target(name).ok_or_else(|| ApiError::NotFound(format!("function {name} not found")))?;
+    let mut target = gw.provider.target(name);
+    if target.is_none() && !gw.restored.is_cancelled() {
+        // Just started: the function may be among those still being restored.
+        let _ = tokio::time::timeout(gw.config.upstream_timeout, gw.restored.cancelled()).await;
+        target = gw.provider.target(name);
+    }
+    let target = target.ok_or_else(|| ApiError::NotFound(format!("function {name} not found")))?;
     let timeouts = target.timeouts();
     let (parts, body) = request.into_parts();
     let body = read_body(body, gw.config.max_body, arrival + timeouts.read, timeouts.read).await?;

@@ -63,6 +63,9 @@ pub struct Gateway {
     pub config: GatewayConfig,
     /// Cancelled when the server starts shutting down (ends log follows).
     pub shutdown: CancellationToken,
+    /// Cancelled once stored functions have been handed to the provider at start-up; until then a call to a
+    /// function the provider does not know yet waits for it instead of answering 404.
+    pub restored: CancellationToken,
 }
 
 impl Gateway {
@@ -75,6 +78,7 @@ impl Gateway {
             counts: Arc::default(),
             config,
             shutdown: CancellationToken::new(),
+            restored: CancellationToken::new(),
         })
     }
 }
@@ -130,6 +134,7 @@ pub async fn serve(
 /// run (executable gone) are logged and left in the store, so that fixing the machine and restarting brings
 /// them back.
 pub async fn restore(gateway: &Gateway) -> Result<usize, ApiError> {
+    let _done = gateway.restored.clone().drop_guard();
     let records = gateway.store.list_functions(None).await?;
     let mut started = 0;
     for record in records {
