@@ -302,4 +302,18 @@ mod tests {
         assert_eq!(spec.timeouts.exec, None);
         assert_eq!(spec.min_replicas, 1);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_json_bodies_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            if let Ok(d) = crate::error::from_json::<FunctionDeployment>(&bytes) {
+                let _ = FunctionSpec::try_from(d);
+            }
+        }
+
+        #[test]
+        fn arbitrary_watchdog_settings_never_panic(key in "(read|write|exec)_timeout|max_inflight|combine_output|mode", value in "\\PC{0,12}") {
+            let _ = FunctionSpec::try_from(deployment(&[(key.as_str(), value.as_str())]));
+        }
+    }
 }

@@ -306,4 +306,17 @@ functions:
         assert!(e.to_string().contains("functions.a.limits"), "{e}");
         assert!(Stack::parse("functions: [", |_| None).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            let _ = Stack::parse(&text, |_| None);
+        }
+
+        #[test]
+        fn mangled_stacks_never_panic(cut in 0usize..STACK.len(), junk in "[:{}\\[\\]$ -]{0,8}") {
+            let mangled = format!("{}{junk}{}", &STACK[..cut], &STACK[cut..]);
+            let _ = Stack::parse(&mangled, |_| Some("x".into()));
+        }
+    }
 }
