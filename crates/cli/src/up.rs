@@ -64,8 +64,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         sedge_gateway::router(gateway.clone()),
         shutdown.clone().cancelled_owned(),
     ));
-    let flusher =
-        tokio::spawn(sedge_gateway::counts::flush_loop(gateway.counts.clone(), store.clone(), shutdown.clone()));
+    let (stop_flushing, flush_stop) = tokio::sync::oneshot::channel::<()>();
+    let flusher = tokio::spawn(sedge_gateway::counts::flush_loop(gateway.counts.clone(), store.clone(), async {
+        let _ = flush_stop.await;
+    }));
     let restorer = {
         let gateway = gateway.clone();
         tokio::spawn(async move {
@@ -87,6 +89,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         Err(_) => tracing::warn!("in-flight calls still running after {DRAIN_LIMIT:?}; stopping anyway"),
     }
     provider.shutdown().await;
+    let _ = stop_flushing.send(());
     let _ = flusher.await;
     tracing::info!("stopped");
     Ok(())

@@ -134,6 +134,15 @@ async fn deploy_invoke_scale_logs_secrets_remove() -> anyhow::Result<()> {
     let lines: Vec<Value> = text.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
     assert!(lines.iter().any(|l| l["text"] == "handled POST /some/path"), "{text}");
     assert!(lines.iter().all(|l| l["name"] == "web-py" && l["namespace"] == "openfaas-fn"));
+    // follow=true streams new lines as they are written.
+    let mut follow = gw.system(Method::GET, "/system/logs?name=echo&tail=0&follow=true").send().await?;
+    assert_eq!(gw.invoke("echo", "followed").await?.status(), StatusCode::OK);
+    let chunk =
+        tokio::time::timeout(std::time::Duration::from_secs(10), follow.chunk()).await??.context("stream ended")?;
+    let line: Value = serde_json::from_slice(&chunk)?;
+    assert_eq!(line["name"], "echo");
+    assert!(line["text"].as_str().is_some_and(|t| t.starts_with("POST /: 200")), "{line}");
+    drop(follow);
     let echo_logs = sedge(&gw, dir, &["logs", "echo", "--tail", "5"], b"").await?;
     assert!(echo_logs.contains("POST /: 200"), "{echo_logs}");
 

@@ -44,6 +44,9 @@ async fn sigterm_lets_in_flight_calls_finish_and_stops_replicas() -> anyhow::Res
 
     gw.restart().await?;
     gw.wait_available("slow", 1).await?;
+    // The invocation count was flushed at shutdown and survives the restart.
+    let described = gw.describe("slow").await?.ok_or_else(|| anyhow::anyhow!("slow is gone"))?;
+    assert_eq!(described["invocationCount"], 1.0);
     assert_eq!(gw.invoke("slow", "back").await?.text().await?, "done:back");
     Ok(())
 }

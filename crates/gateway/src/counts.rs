@@ -55,17 +55,19 @@ impl PendingCounts {
     }
 }
 
-/// Flushes every [`FLUSH_EVERY`] until `shutdown`, then once more.
+/// Flushes every [`FLUSH_EVERY`] until `stop` resolves, then once more. Resolve `stop` only after the server
+/// has drained, so the calls that finish during shutdown are counted too.
 pub async fn flush_loop(
     counts: Arc<PendingCounts>,
     store: Arc<dyn Store>,
-    shutdown: tokio_util::sync::CancellationToken,
+    stop: impl std::future::Future<Output = ()>,
 ) {
     let mut tick = tokio::time::interval(FLUSH_EVERY);
+    tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = tick.tick() => counts.flush(store.as_ref()).await,
-            _ = shutdown.cancelled() => break,
+            _ = &mut stop => break,
         }
     }
     counts.flush(store.as_ref()).await;
