@@ -210,3 +210,45 @@ async fn every_broken_input_gets_a_clear_4xx() -> anyhow::Result<()> {
     assert_eq!(gw.invoke("echo", "fine").await?.text().await?, "fine");
     Ok(())
 }
+
+#[tokio::test]
+async fn broken_stack_files_are_refused_with_faas_cli_messages() -> anyhow::Result<()> {
+    let gw = TestGateway::start(SEDGE).await?;
+    let dir = tempfile::tempdir()?;
+    let cases = [
+        (
+            "provider:\n  name: faas\nfunctions: {}\n",
+            "['openfaas'] is the only valid \"provider.name\" for the OpenFaaS CLI, but you gave: faas",
+        ),
+        ("version: 2.0\nfunctions: {}\n", "[1.0] are the only valid versions for the stack file - found: 2.0"),
+        (
+            "functions:\n  mltest:\n    image: x\n    fprocess: cat\n    limits:\n      memory: 12x\n",
+            "functions.mltest.limits.memory: \"12x\" is not a quantity",
+        ),
+        (
+            "functions:\n  a:\n    image: x\n    fprocess: cat\n    environment:\n      exec_timeout: soon\n",
+            "functions.a.environment.exec_timeout",
+        ),
+        ("functions:\n  Bad_Name:\n    image: x\n", "functions.Bad_Name"),
+        ("functions: [", "stack file is not valid"),
+        ("functions:\n  a:\n    lang: cobol\n    handler: ./a\n    image: a\n", "cobol"),
+    ];
+    for (i, (stack, says)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("stack{i}.yml"));
+        std::fs::write(&file, stack)?;
+        let out = tokio::process::Command::new(SEDGE)
+            .args(["deploy", "-f"])
+            .arg(&file)
+            .env("SEDGE_GATEWAY", &gw.url)
+            .env("SEDGE_STATE", gw.state_dir())
+            .current_dir(dir.path())
+            .output()
+            .await?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "stack {i} was accepted");
+        assert!(stderr.contains(says), "stack {i}: expected {says:?} in {stderr}");
+    }
+    let listed: Vec<serde_json::Value> = gw.system(Method::GET, "/system/functions").send().await?.json().await?;
+    assert!(listed.is_empty(), "nothing from a broken stack may be deployed");
+    Ok(())
+}
