@@ -62,10 +62,13 @@ enum Command {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let level = if matches!(cli.command, Command::Up(_)) { "info" } else { "warn" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let ansi = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    // `sedge up` sets up its own logging (stderr and a file in its state directory); client commands log
+    // warnings to stderr.
+    if !matches!(cli.command, Command::Up(_)) {
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+        let ansi = std::io::stderr().is_terminal();
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    }
 
     let result = match cli.command {
         Command::Up(args) => up::run(args).await,

@@ -116,13 +116,13 @@ fn init_logging(state: &Path) -> anyhow::Result<()> {
     let file = std::fs::OpenOptions::new().create(true).append(true).open(state.join("logs").join("sedge.log"))?;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(std::io::stderr))
         .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::sync::Mutex::new(file)))
         .try_init()
-        .ok();
-    Ok(())
+        .context("logging was already set up")
 }
 
 /// Reads the admin credentials from `<state>/secrets/`, generating a password on first start (printed once).

@@ -41,6 +41,8 @@ async fn sigterm_lets_in_flight_calls_finish_and_stops_replicas() -> anyhow::Res
     assert_eq!(answer.status(), StatusCode::OK);
     assert_eq!(answer.text().await?, "done:last call");
     assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "replica server still listening");
+    let server_log = std::fs::read_to_string(gw.state_dir().join("logs/sedge.log"))?;
+    assert!(server_log.contains("signal=\"SIGTERM\"") && server_log.contains("stopped"), "{server_log}");
 
     gw.restart().await?;
     gw.wait_available("slow", 1).await?;

@@ -77,9 +77,9 @@ impl TestGateway {
             .args(["up", "--listen", "127.0.0.1:0", "--state"])
             .arg(self.state.path())
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null()) // the same lines are in <state>/logs/sedge.log
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", self.binary.display()))?;
