@@ -8,7 +8,7 @@ use super::binary::BinaryCursor;
 use super::datatype::Datatype;
 use super::error::OipError;
 use super::tensor::TensorData;
-use super::types::{InferInput, InferOutput, RequestedOutput};
+use super::types::{RequestedOutput, Tensor};
 use super::{Limits, Parameters, values};
 
 /// A tensor as it appears in the JSON, before any checks.
@@ -112,27 +112,13 @@ impl RawTensor {
     }
 }
 
-impl From<Checked> for InferInput {
+impl From<Checked> for Tensor {
     fn from(c: Checked) -> Self {
         Self { name: c.name, shape: c.shape, datatype: c.datatype, parameters: c.parameters, data: c.data }
     }
 }
 
-impl From<Checked> for InferOutput {
-    fn from(c: Checked) -> Self {
-        Self { name: c.name, shape: c.shape, datatype: c.datatype, parameters: c.parameters, data: c.data }
-    }
-}
-
-impl TryFrom<RawTensor> for InferInput {
-    type Error = OipError;
-
-    fn try_from(raw: RawTensor) -> Result<Self, OipError> {
-        raw.check(&mut BinaryCursor::none(), &Limits::default()).map(Self::from)
-    }
-}
-
-impl TryFrom<RawTensor> for InferOutput {
+impl TryFrom<RawTensor> for Tensor {
     type Error = OipError;
 
     fn try_from(raw: RawTensor) -> Result<Self, OipError> {

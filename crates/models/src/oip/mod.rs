@@ -41,7 +41,9 @@ pub use error::{OipError, fmt_shape};
 pub use f16::{f16_to_f32, f32_to_f16};
 pub use signature::Signature;
 pub use tensor::TensorData;
-pub use types::{InferInput, InferOutput, InferRequest, InferResponse, ModelMetadata, RequestedOutput, TensorMetadata};
+pub use types::{
+    InferInput, InferOutput, InferRequest, InferResponse, ModelMetadata, RequestedOutput, Tensor, TensorMetadata,
+};
 
 /// Free-form `parameters` of a request, response or tensor.
 pub type Parameters = serde_json::Map<String, serde_json::Value>;

@@ -11,10 +11,12 @@ use super::datatype::Datatype;
 use super::json::RawTensor;
 use super::tensor::TensorData;
 
-/// One input tensor of an inference request, its data decoded and checked against shape and datatype.
+/// One tensor of a request or response, its data decoded and checked against shape and datatype. The protocol's
+/// request inputs and response outputs have the same form, so both are this type ([`InferInput`],
+/// [`InferOutput`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawTensor")]
-pub struct InferInput {
+pub struct Tensor {
     /// Tensor name, matched against the model's inputs.
     pub name: String,
     /// Concrete shape; its product equals `data.len()`.
@@ -63,25 +65,14 @@ impl InferRequest {
     }
 }
 
-/// One output tensor of an inference response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawTensor")]
-pub struct InferOutput {
-    /// Tensor name.
-    pub name: String,
-    /// Concrete shape; its product should equal `data.len()`.
-    pub shape: Vec<u64>,
-    /// Element type; should equal `data.datatype()`.
-    pub datatype: Datatype,
-    /// Free-form parameters.
-    #[serde(default, skip_serializing_if = "Parameters::is_empty")]
-    pub parameters: Parameters,
-    /// The elements, row-major.
-    pub data: TensorData,
-}
+/// An input tensor of an inference request.
+pub type InferInput = Tensor;
 
-impl InferOutput {
-    /// An output whose shape is given and whose datatype is taken from `data`.
+/// An output tensor of an inference response.
+pub type InferOutput = Tensor;
+
+impl Tensor {
+    /// A tensor whose shape is given and whose datatype is taken from `data`.
     pub fn new(name: impl Into<String>, shape: Vec<u64>, data: TensorData) -> Self {
         Self { name: name.into(), shape, datatype: data.datatype(), parameters: Parameters::new(), data }
     }
