@@ -7,6 +7,7 @@
 //!   `rate()` reads it the same.
 //! - `gateway_service_count{function_name}` and `sedge_replicas{function_name,state}`: read from the provider
 //!   at scrape time.
+//! - `sedge_log_lines_dropped`: log lines the file writer could not keep up with.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -57,6 +58,7 @@ pub struct Metrics {
     started: Family<FunctionLabels, Gauge>,
     service_count: Family<FunctionLabels, Gauge>,
     replicas: Family<ReplicaLabels, Gauge>,
+    log_lines_dropped: Gauge,
 }
 
 fn go_default_buckets() -> Histogram {
@@ -76,7 +78,22 @@ impl Default for Metrics {
         registry.register("gateway_function_invocation_started", "Function invocations started", started.clone());
         registry.register("gateway_service_count", "Ready replicas per function", service_count.clone());
         registry.register("sedge_replicas", "Replicas per function and state", replicas.clone());
-        Self { handles: Default::default(), registry, invocations, seconds, started, service_count, replicas }
+        let log_lines_dropped = Gauge::default();
+        registry.register(
+            "sedge_log_lines_dropped",
+            "Replica log lines not written to the log files because the writer fell behind",
+            log_lines_dropped.clone(),
+        );
+        Self {
+            handles: Default::default(),
+            registry,
+            invocations,
+            seconds,
+            started,
+            service_count,
+            replicas,
+            log_lines_dropped,
+        }
     }
 }
 
@@ -144,6 +161,7 @@ impl Metrics {
                 self.replicas.get_or_create(&labels).set(i64::from(n));
             }
         }
+        self.log_lines_dropped.set(i64::try_from(provider.logs().dropped()).unwrap_or(i64::MAX));
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             tracing::error!(error = %e, "encoding metrics failed");

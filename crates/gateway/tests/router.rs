@@ -103,4 +103,5 @@ async fn invoke_stamps_headers_and_maps_errors() {
     assert!(body.contains(r#"gateway_function_invocation_total{function_name="fails.openfaas-fn",code="500"} 1"#));
     assert!(body.contains(r#"gateway_service_count{function_name="cat.openfaas-fn"} 1"#));
     assert!(body.contains(r#"sedge_replicas{function_name="cat.openfaas-fn",state="ready"} 1"#));
+    assert!(body.contains("sedge_log_lines_dropped 0"), "{body}");
 }
