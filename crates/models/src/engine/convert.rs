@@ -4,7 +4,7 @@
 use tract_onnx::prelude::tract_ndarray::{ArrayD, IxDyn};
 use tract_onnx::prelude::{Datum, DatumType, IntoTensor, PlainView, Tensor, f16};
 
-use super::{EngineError, input_error};
+use super::{EngineError, Shaped, input_error};
 use crate::oip::{TensorData, TensorMetadata};
 
 /// Builds the tensor of input `meta` from `data` of shape `shape` (`[rows, ...]`), padding the leading dimension
@@ -59,12 +59,7 @@ fn array<T: Datum>(mut v: Vec<T>, shape: &[usize], total: usize) -> Result<Tenso
 
 /// Copies the first `rows` rows of output `name` (a tensor whose leading dimension is `plan_rows`) out of
 /// `tensor`; returns the trimmed shape and data. Without padding (`rows == plan_rows`) any shape is accepted.
-pub(crate) fn from_tensor(
-    name: &str,
-    tensor: &Tensor,
-    rows: usize,
-    plan_rows: usize,
-) -> Result<(Vec<usize>, TensorData), EngineError> {
+pub(crate) fn from_tensor(name: &str, tensor: &Tensor, rows: usize, plan_rows: usize) -> Result<Shaped, EngineError> {
     let error = |message: String| EngineError::Output { output: name.to_owned(), message };
     let mut shape = tensor.shape().to_vec();
     if rows != plan_rows {
@@ -76,7 +71,7 @@ pub(crate) fn from_tensor(
     let n: usize = shape.iter().product();
     let view = tensor.try_as_plain_ram().map_err(|e| error(format!("{e:#}")))?;
     let data = convert(&view, n).map_err(error)?;
-    Ok((shape, data))
+    Ok(Shaped { shape, data })
 }
 
 /// The first `n` elements of `view` as [`TensorData`] of the matching datatype.

@@ -2,8 +2,8 @@
 //! implementation, [`TractEngine`] (pure-Rust ONNX inference through `tract-onnx`).
 //!
 //! An engine runs one already-assembled batch, blocking the calling thread; async callers wrap
-//! [`Engine::run`] in `tokio::task::spawn_blocking`. Tensors travel as [`TensorData`] (typed, row-major), each
-//! input holding the whole batch in its leading dimension.
+//! [`Engine::run`] in `tokio::task::spawn_blocking`. Tensors travel as [`Shaped`] (a shape and typed row-major
+//! [`TensorData`]), each input holding the whole batch in its leading dimension.
 //!
 //! # Layout
 //! - `mod.rs`: [`Engine`], [`EngineError`].
@@ -33,10 +33,63 @@ pub trait Engine: Send + Sync {
     /// The model's outputs, in the order [`Engine::run`] returns them.
     fn outputs(&self) -> &[TensorMetadata];
 
-    /// Runs one batch of `batch` items: `inputs` in the order of [`Engine::inputs`], each holding the whole batch
-    /// (`batch` rows in its leading dimension). Returns the outputs in the order of [`Engine::outputs`], each
-    /// with `batch` rows. Blocks the calling thread.
-    fn run(&self, inputs: Vec<TensorData>, batch: usize) -> Result<Vec<TensorData>, EngineError>;
+    /// Runs one batch: `inputs` in the order of [`Engine::inputs`], each with its full shape, the batch size
+    /// leading. Returns the outputs in the order of [`Engine::outputs`], each with the same batch size leading.
+    /// Blocks the calling thread.
+    fn run(&self, inputs: Vec<Shaped>) -> Result<Vec<Shaped>, EngineError>;
+
+    /// [`Engine::run`] for inputs given as `batch` rows of data, their other dimensions taken from the model (at
+    /// most one dynamic dimension besides the batch is inferred from the length). Returns the outputs' data.
+    fn run_rows(&self, inputs: Vec<TensorData>, batch: usize) -> Result<Vec<TensorData>, EngineError> {
+        let metas = self.inputs();
+        if inputs.len() != metas.len() {
+            return Err(EngineError::InputCount { expected: metas.len(), got: inputs.len() });
+        }
+        let shaped = inputs
+            .into_iter()
+            .zip(metas)
+            .map(|(data, meta)| Ok(Shaped { shape: infer_shape(meta, data.len(), batch)?, data }))
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        Ok(self.run(shaped)?.into_iter().map(|s| s.data).collect())
+    }
+}
+
+/// A tensor with its concrete shape, as engines take and return them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shaped {
+    /// The dimensions, the batch first.
+    pub shape: Vec<usize>,
+    /// The values, row-major; `shape`'s product elements.
+    pub data: TensorData,
+}
+
+impl Shaped {
+    /// A tensor of `shape` holding `data`.
+    pub fn new(shape: Vec<usize>, data: TensorData) -> Self {
+        Self { shape, data }
+    }
+
+    /// The leading (batch) dimension; 0 for a scalar.
+    pub fn batch(&self) -> usize {
+        self.shape.first().copied().unwrap_or(0)
+    }
+}
+
+/// The shape of input `meta` holding `len` elements for `batch` rows; at most one dynamic dimension besides the
+/// batch can be inferred.
+pub(crate) fn infer_shape(meta: &TensorMetadata, len: usize, batch: usize) -> Result<Vec<usize>, EngineError> {
+    let rest = meta.shape.get(1..).unwrap_or_default();
+    let known: usize = rest.iter().filter_map(|&d| usize::try_from(d).ok()).product();
+    let unknown = rest.iter().filter(|&&d| d < 0).count();
+    let per_batch = batch.saturating_mul(known);
+    let inferred = match unknown {
+        0 => 1,
+        1 if per_batch > 0 && len.is_multiple_of(per_batch) => len / per_batch,
+        1 => return Err(input_error(meta, format!("{len} elements do not split into {batch} rows"))),
+        _ => return Err(input_error(meta, "more than one dynamic dimension besides the batch: give shapes")),
+    };
+    let dims = rest.iter().map(|&d| usize::try_from(d).unwrap_or(inferred));
+    Ok(std::iter::once(batch).chain(dims).collect())
 }
 
 /// Why a model could not be loaded or a batch could not be run.

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{Engine, EngineError, TractEngine};
+use super::{Engine, EngineError, Shaped, TractEngine};
 use crate::oip::{Datatype, TensorData, TensorMetadata, decode_request, decode_response};
 
 /// Absolute tolerance against onnxruntime (the README measures agreement within 1e-6).
@@ -61,7 +61,7 @@ fn mnist_b1_matches_onnxruntime() {
     let engine = engine("mnist_cnn.onnx", 8);
     let (shape, data) = fixture_input("mnist_cnn_b1.json");
     assert_eq!(shape, [1, 1, 28, 28]);
-    let outputs = engine.run(vec![data], 1).expect("runs");
+    let outputs = engine.run_rows(vec![data], 1).expect("runs");
     let (name, want) = expected_output("mnist_cnn_b1.expected.json");
     assert_eq!(engine.outputs()[0].name, name);
     assert_close(&f32s(outputs.into_iter().next().expect("one output")), &want);
@@ -85,10 +85,10 @@ fn mnist_b8_rows_match_single_runs() {
     let (shape, data) = fixture_input("mnist_cnn_b8.json");
     assert_eq!(shape, [8, 1, 28, 28]);
     let pixels = f32s(data);
-    let out = f32s(engine.run(vec![TensorData::F32(pixels.clone())], 8).expect("runs").remove(0));
+    let out = f32s(engine.run_rows(vec![TensorData::F32(pixels.clone())], 8).expect("runs").remove(0));
     assert_eq!(out.len(), 80);
     for row in 0..8 {
-        let single = f32s(engine.run(vec![rows(&pixels, 784, row..row + 1)], 1).expect("runs").remove(0));
+        let single = f32s(engine.run_rows(vec![rows(&pixels, 784, row..row + 1)], 1).expect("runs").remove(0));
         assert_close(&out[row * 10..row * 10 + 10], &single);
         assert!((single.iter().sum::<f32>() - 1.0).abs() < 1e-4, "softmax row sums to 1");
     }
@@ -99,18 +99,18 @@ fn padding_to_the_next_plan_and_trimming_match_single_runs() {
     let engine = engine("mnist_cnn.onnx", 6);
     let pixels = f32s(fixture_input("mnist_cnn_b8.json").1);
     let singles: Vec<Vec<f32>> = (0..6)
-        .map(|row| f32s(engine.run(vec![rows(&pixels, 784, row..row + 1)], 1).expect("runs").remove(0)))
+        .map(|row| f32s(engine.run_rows(vec![rows(&pixels, 784, row..row + 1)], 1).expect("runs").remove(0)))
         .collect();
-    // 3 → plan 4, 5 → plan 6 (padded), 6 → plan 6 (exact), through `run` and `run_shaped`.
+    // 3 → plan 4, 5 → plan 6 (padded), 6 → plan 6 (exact), through `run_rows` and `run`.
     for batch in [3, 5, 6] {
-        let out = f32s(engine.run(vec![rows(&pixels, 784, 0..batch)], batch).expect("runs").remove(0));
+        let out = f32s(engine.run_rows(vec![rows(&pixels, 784, 0..batch)], batch).expect("runs").remove(0));
         assert_eq!(out.len(), batch * 10, "batch {batch} is trimmed back");
         assert_close(&out, &singles[..batch].concat());
-        let shaped = engine.run_shaped(vec![(vec![batch, 1, 28, 28], rows(&pixels, 784, 0..batch))]).expect("runs");
-        assert_eq!(shaped[0].0, [batch, 10]);
+        let shaped = engine.run(vec![Shaped::new(vec![batch, 1, 28, 28], rows(&pixels, 784, 0..batch))]).expect("runs");
+        assert_eq!(shaped[0].shape, [batch, 10]);
     }
     for batch in [0, 7] {
-        let err = engine.run(vec![rows(&pixels, 784, 0..batch)], batch).expect_err("out of range");
+        let err = engine.run_rows(vec![rows(&pixels, 784, 0..batch)], batch).expect_err("out of range");
         assert!(matches!(err, EngineError::BatchSize { max: 6, .. }), "{err}");
     }
 }
@@ -119,10 +119,10 @@ fn padding_to_the_next_plan_and_trimming_match_single_runs() {
 fn concurrent_runs_share_lazily_compiled_plans() {
     let engine = engine("mnist_cnn.onnx", 4);
     let pixels = f32s(fixture_input("mnist_cnn_b8.json").1);
-    let want = f32s(engine.run(vec![rows(&pixels, 784, 0..3)], 3).expect("runs").remove(0));
+    let want = f32s(engine.run_rows(vec![rows(&pixels, 784, 0..3)], 3).expect("runs").remove(0));
     let engine: &dyn Engine = &engine;
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..2).map(|_| s.spawn(|| engine.run(vec![rows(&pixels, 784, 0..3)], 3))).collect();
+        let handles: Vec<_> = (0..2).map(|_| s.spawn(|| engine.run_rows(vec![rows(&pixels, 784, 0..3)], 3))).collect();
         for h in handles {
             assert_close(&f32s(h.join().expect("no panic").expect("runs").remove(0)), &want);
         }
@@ -136,21 +136,21 @@ fn ionosphere_b1_matches_onnxruntime_and_b8_runs() {
     let (_, data) = fixture_input("ionosphere_b1.json");
     let (name, want) = expected_output("ionosphere_b1.expected.json");
     assert_eq!(engine.outputs()[0].name, name);
-    assert_close(&f32s(engine.run(vec![data], 1).expect("runs").remove(0)), &want);
+    assert_close(&f32s(engine.run_rows(vec![data], 1).expect("runs").remove(0)), &want);
     let (shape, data) = fixture_input("ionosphere_b8.json");
     assert_eq!(shape, [8, 34]);
-    let out = f32s(engine.run(vec![data], 8).expect("runs").remove(0));
+    let out = f32s(engine.run_rows(vec![data], 8).expect("runs").remove(0));
     assert!(out.len() == 8 && out.iter().all(|p| (0.0..=1.0).contains(p)), "{out:?}");
 }
 
 #[test]
 fn bad_inputs_are_errors() {
     let engine = engine("mnist_cnn.onnx", 2);
-    let err = engine.run(vec![], 1).expect_err("no inputs");
+    let err = engine.run_rows(vec![], 1).expect_err("no inputs");
     assert!(matches!(err, EngineError::InputCount { expected: 1, got: 0 }), "{err}");
-    let err = engine.run(vec![TensorData::F64(vec![0.0; 784])], 1).expect_err("wrong datatype");
+    let err = engine.run_rows(vec![TensorData::F64(vec![0.0; 784])], 1).expect_err("wrong datatype");
     assert!(err.to_string().contains("FP64"), "{err}");
-    let err = engine.run(vec![TensorData::F32(vec![0.0; 700])], 1).expect_err("wrong length");
+    let err = engine.run_rows(vec![TensorData::F32(vec![0.0; 700])], 1).expect_err("wrong length");
     assert!(err.to_string().contains("input `input`"), "{err}");
 }
 

@@ -19,8 +19,8 @@ use tract_onnx::prelude::{
 
 use super::convert::{from_tensor, to_tensor};
 use super::meta::{graph_inputs, unsupported_operators, value_metadata};
-use super::{Engine, EngineError, input_error};
-use crate::oip::{Datatype, TensorData, TensorMetadata};
+use super::{Engine, EngineError, Shaped, input_error};
+use crate::oip::{Datatype, TensorMetadata};
 
 /// One batch size's plan, compiled on first use; the error is kept as text so that it can be reported again.
 struct Plan {
@@ -67,21 +67,17 @@ impl TractEngine {
         self.plans.iter().try_for_each(|plan| self.runnable(plan).map(drop))
     }
 
-    /// Runs one batch given explicit input shapes (needed when an input has more than one dynamic dimension
-    /// besides the batch); returns each output with its shape. Every input's leading dimension is the batch.
-    pub fn run_shaped(
-        &self,
-        inputs: Vec<(Vec<usize>, TensorData)>,
-    ) -> Result<Vec<(Vec<usize>, TensorData)>, EngineError> {
+    /// [`Engine::run`]: pads the batch up to the smallest plan that holds it, runs it, trims the outputs.
+    fn run_shaped(&self, inputs: Vec<Shaped>) -> Result<Vec<Shaped>, EngineError> {
         if inputs.len() != self.inputs.len() {
             return Err(EngineError::InputCount { expected: self.inputs.len(), got: inputs.len() });
         }
-        let batch = inputs.first().and_then(|(shape, _)| shape.first().copied()).unwrap_or(0);
+        let batch = inputs.first().map_or(0, Shaped::batch);
         let plan = self.plans.iter().find(|p| p.batch >= batch && batch > 0);
         let plan = plan.ok_or(EngineError::BatchSize { batch, max: self.max_batch() })?;
         let runnable = self.runnable(plan)?;
         let mut tensors = TVec::new();
-        for ((shape, data), meta) in inputs.into_iter().zip(&self.inputs) {
+        for (Shaped { shape, data }, meta) in inputs.into_iter().zip(&self.inputs) {
             check_shape(meta, &shape, batch)?;
             tensors.push(to_tensor(meta, data, &shape, plan.batch)?.into_tvalue());
         }
@@ -167,16 +163,8 @@ impl Engine for TractEngine {
         &self.outputs
     }
 
-    fn run(&self, inputs: Vec<TensorData>, batch: usize) -> Result<Vec<TensorData>, EngineError> {
-        if inputs.len() != self.inputs.len() {
-            return Err(EngineError::InputCount { expected: self.inputs.len(), got: inputs.len() });
-        }
-        let shaped = inputs
-            .into_iter()
-            .zip(&self.inputs)
-            .map(|(data, meta)| Ok((infer_shape(meta, data.len(), batch)?, data)))
-            .collect::<Result<Vec<_>, EngineError>>()?;
-        Ok(self.run_shaped(shaped)?.into_iter().map(|(_, data)| data).collect())
+    fn run(&self, inputs: Vec<Shaped>) -> Result<Vec<Shaped>, EngineError> {
+        self.run_shaped(inputs)
     }
 }
 
@@ -197,23 +185,6 @@ fn plan_sizes(inputs: &[TensorMetadata], max_batch: usize) -> Result<Vec<usize>,
         std::iter::successors(Some(1usize), |n| n.checked_mul(2)).take_while(|&n| n < max_batch).collect();
     sizes.push(max_batch);
     Ok(sizes)
-}
-
-/// The shape of input `meta` holding `len` elements for `batch` rows; at most one dynamic dimension besides the
-/// batch can be inferred.
-fn infer_shape(meta: &TensorMetadata, len: usize, batch: usize) -> Result<Vec<usize>, EngineError> {
-    let rest = meta.shape.get(1..).unwrap_or_default();
-    let known: usize = rest.iter().filter_map(|&d| usize::try_from(d).ok()).product();
-    let unknown = rest.iter().filter(|&&d| d < 0).count();
-    let per_batch = batch.saturating_mul(known);
-    let inferred = match unknown {
-        0 => 1,
-        1 if per_batch > 0 && len.is_multiple_of(per_batch) => len / per_batch,
-        1 => return Err(input_error(meta, format!("{len} elements do not split into {batch} rows"))),
-        _ => return Err(input_error(meta, "more than one dynamic dimension besides the batch: use run_shaped")),
-    };
-    let dims = rest.iter().map(|&d| usize::try_from(d).unwrap_or(inferred));
-    Ok(std::iter::once(batch).chain(dims).collect())
 }
 
 /// Checks an explicit input shape: the batch leads, the rank and every fixed dimension match the model's.
