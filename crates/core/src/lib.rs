@@ -10,6 +10,8 @@
 //! - [`quantity`]: Kubernetes resource quantities (`128Mi`, `100m`).
 //! - [`bundle`]: the manifest of a function bundle built by `sedge build`.
 //! - [`api`]: the OpenFaaS gateway's JSON wire types (`FunctionDeployment`, `FunctionStatus`, …).
+//! - [`manifest`]: sedge's own YAML (`kind: ModelFunction`) into deployments.
+//! - [`model`]: [`model::ModelSpec`], a model function's model, engine, batching and pre/post-processing.
 //! - [`spec`]: [`FunctionSpec`], the validated function every other crate works with, and its watchdog settings.
 //! - [`stack`]: `stack.yml` (faas-cli's format, version 1.0) into deployments.
 //! - [`error`]: [`SpecError`], an error that names the field at fault.
@@ -18,6 +20,8 @@ pub mod api;
 pub mod bundle;
 pub mod duration;
 pub mod error;
+pub mod manifest;
+pub mod model;
 pub mod name;
 pub mod quantity;
 pub mod spec;

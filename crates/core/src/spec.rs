@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::api::{FunctionDeployment, FunctionResources};
+use crate::model::ModelSpec;
 use crate::name::{QualifiedName, validate_secret_name};
 use crate::{SpecError, duration, quantity};
 
@@ -76,6 +77,9 @@ pub struct FunctionSpec {
     pub memory_limit: Option<u64>,
     /// CPU limit in millicores.
     pub cpu_limit: Option<u64>,
+    /// Set for a model function (annotation `com.sedge.model`): the gateway serves the model in-process and
+    /// `process`/`mode` do not apply.
+    pub model: Option<ModelSpec>,
 }
 
 impl FunctionSpec {
@@ -177,6 +181,7 @@ impl TryFrom<FunctionDeployment> for FunctionSpec {
         }
         let (memory_limit, cpu_limit) = check_resources(d.limits.as_ref(), "limits")?;
         check_resources(d.requests.as_ref(), "requests")?;
+        let model = ModelSpec::from_annotations(&annotations)?;
 
         Ok(Self {
             name,
@@ -192,6 +197,7 @@ impl TryFrom<FunctionDeployment> for FunctionSpec {
             max_replicas,
             memory_limit,
             cpu_limit,
+            model,
         })
     }
 }

@@ -33,6 +33,11 @@ pub trait Engine: Send + Sync {
     /// The model's outputs, in the order [`Engine::run`] returns them.
     fn outputs(&self) -> &[TensorMetadata];
 
+    /// The most rows one [`Engine::run`] call takes, when the engine has a limit (tract's largest plan).
+    fn max_batch(&self) -> Option<usize> {
+        None
+    }
+
     /// Runs one batch: `inputs` in the order of [`Engine::inputs`], each with its full shape, the batch size
     /// leading. Returns the outputs in the order of [`Engine::outputs`], each with the same batch size leading.
     /// Blocks the calling thread.

@@ -163,6 +163,10 @@ impl Engine for TractEngine {
         &self.outputs
     }
 
+    fn max_batch(&self) -> Option<usize> {
+        Some(TractEngine::max_batch(self))
+    }
+
     fn run(&self, inputs: Vec<Shaped>) -> Result<Vec<Shaped>, EngineError> {
         self.run_shaped(inputs)
     }

@@ -85,6 +85,57 @@ impl TensorData {
         }
     }
 
+    /// No elements, of `datatype`.
+    pub fn empty(datatype: Datatype) -> Self {
+        match datatype {
+            Datatype::Bool => Self::Bool(Vec::new()),
+            Datatype::U8 => Self::U8(Vec::new()),
+            Datatype::U16 => Self::U16(Vec::new()),
+            Datatype::U32 => Self::U32(Vec::new()),
+            Datatype::U64 => Self::U64(Vec::new()),
+            Datatype::I8 => Self::I8(Vec::new()),
+            Datatype::I16 => Self::I16(Vec::new()),
+            Datatype::I32 => Self::I32(Vec::new()),
+            Datatype::I64 => Self::I64(Vec::new()),
+            Datatype::F16 => Self::F16(Vec::new()),
+            Datatype::F32 => Self::F32(Vec::new()),
+            Datatype::F64 => Self::F64(Vec::new()),
+            Datatype::Bytes => Self::Bytes(Vec::new()),
+        }
+    }
+
+    /// Appends `other`'s elements; an error when the datatypes differ.
+    pub fn extend(&mut self, other: TensorData) -> Result<(), String> {
+        macro_rules! join {
+            ($($variant:ident),*) => {
+                match (self, other) {
+                    $((Self::$variant(a), Self::$variant(b)) => {
+                        a.extend(b);
+                        Ok(())
+                    })*
+                    (a, b) => Err(format!("cannot join {} elements to {} elements", b.datatype(), a.datatype())),
+                }
+            };
+        }
+        join!(Bool, U8, U16, U32, U64, I8, I16, I32, I64, F16, F32, F64, Bytes)
+    }
+
+    /// Elements `start..end`; an error when the range is out of bounds.
+    pub fn slice(&self, start: usize, end: usize) -> Result<TensorData, String> {
+        let len = self.len();
+        if start > end || end > len {
+            return Err(format!("elements {start}..{end} are out of range for a tensor of {len}"));
+        }
+        macro_rules! cut {
+            ($($variant:ident),*) => {
+                match self {
+                    $(Self::$variant(v) => Self::$variant(v[start..end].to_vec()),)*
+                }
+            };
+        }
+        Ok(cut!(Bool, U8, U16, U32, U64, I8, I16, I32, I64, F16, F32, F64, Bytes))
+    }
+
     /// Size of the binary-extension encoding, in bytes.
     pub fn byte_len(&self) -> usize {
         match (self, self.datatype().size_bytes()) {

@@ -13,7 +13,6 @@
 mod decode;
 mod error;
 mod post;
-mod spec;
 mod tensor;
 
 #[cfg(test)]
@@ -23,6 +22,6 @@ mod tests_fixtures;
 
 pub use decode::{DecodeLimits, decode_image, decode_image_with};
 pub use error::PrepError;
-pub use post::{OutputSpec, Postprocess, Prediction, parse_labels, softmax};
-pub use spec::{Color, ImageSpec, Layout};
+pub use post::{Postprocess, Prediction, parse_labels, softmax};
+pub use sedge_core::model::{Color, ImageSpec, Layout, OutputSpec};
 pub use tensor::{ImageTensor, to_tensor};

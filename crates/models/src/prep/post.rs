@@ -1,24 +1,7 @@
 //! Classification post-processing (SPEC §4's `output` block): optional softmax, top-k, labels.
 
-use serde::{Deserialize, Serialize};
-
 use super::PrepError;
-
-/// The `output` block as written in a ModelFunction: `{ softmax: true, topK: 3, labels: ./labels.txt }`.
-/// `labels` is a path; read it and pass its lines through [`parse_labels`] to build a [`Postprocess`].
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct OutputSpec {
-    /// Apply softmax to each row before ranking.
-    #[serde(default)]
-    pub softmax: bool,
-    /// Keep only the best `topK` classes per row.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_k: Option<usize>,
-    /// Path of a labels file, one label per line, line `i` naming class `i`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<String>,
-}
+use sedge_core::model::OutputSpec;
 
 /// One ranked class of one batch row.
 #[derive(Debug, Clone, Copy, PartialEq)]

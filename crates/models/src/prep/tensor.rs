@@ -21,9 +21,9 @@ pub struct ImageTensor {
 /// when the size already matches), then `v = (pixel * scale - mean[c]) / std[c]`, then lay out.
 /// Errors only for a spec that fails [`ImageSpec::validate`].
 pub fn to_tensor(img: &DynamicImage, spec: &ImageSpec) -> Result<ImageTensor, PrepError> {
-    spec.validate()?;
-    let mean = spec.per_channel("mean", spec.mean.as_deref(), 0.0)?;
-    let std = spec.per_channel("std", spec.std.as_deref(), 1.0)?;
+    spec.validate().map_err(PrepError::InvalidSpec)?;
+    let mean = spec.per_channel("mean", spec.mean.as_deref(), 0.0).map_err(PrepError::InvalidSpec)?;
+    let std = spec.per_channel("std", spec.std.as_deref(), 1.0).map_err(PrepError::InvalidSpec)?;
     // Interleaved (HWC) 8-bit pixels in the model's channel order.
     let (width, height, pixels) = match spec.color {
         Color::Gray => {
