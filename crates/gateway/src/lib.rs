@@ -1,5 +1,5 @@
 //! sedge's HTTP front: the OpenFaaS-compatible control API (`/system/*`), function invocation
-//! (`/function/{name}`), health and metrics, all on one port.
+//! (`/function/{name}`), the inference protocol for model functions (`/v2`), health and metrics, all on one port.
 //!
 //! The gateway owns no processes and no tables: it validates input into `sedge_core` types, commits state
 //! through the [`Store`], and asks the [`Provider`] to make it so. Acknowledged writes are committed before the
@@ -9,6 +9,7 @@
 //! - [`Gateway`]: shared state; [`router`] builds the axum routes; [`serve`] runs them until shutdown.
 //! - [`api`]: `/system/*` handlers (functions, scaling, secrets, logs, info).
 //! - [`invoke`]: `/function/{name}[/path]`: reading the body, deadlines, headers, metrics.
+//! - [`v2`]: the Open Inference Protocol v2 routes of model functions.
 //! - [`auth`], [`error`], [`metrics`], [`counts`]: basic auth, the one error-to-HTTP mapping, Prometheus
 //!   metrics, invocation counters.
 
@@ -18,6 +19,7 @@ pub mod counts;
 pub mod error;
 pub mod invoke;
 pub mod metrics;
+pub mod v2;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -71,10 +73,11 @@ pub struct Gateway {
 impl Gateway {
     /// Shared state for the handlers.
     pub fn new(store: Arc<dyn Store>, provider: Arc<dyn Provider>, config: GatewayConfig) -> Arc<Self> {
+        let metrics = metrics::Metrics::new(provider.as_ref());
         Arc::new(Self {
             store,
             provider,
-            metrics: metrics::Metrics::default(),
+            metrics,
             counts: Arc::default(),
             config,
             shutdown: CancellationToken::new(),
@@ -108,6 +111,15 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/function/{name}", any(invoke::invoke_root))
         .route("/function/{name}/", any(invoke::invoke_root))
         .route("/function/{name}/{*path}", any(invoke::invoke_path))
+        .route("/v2", get(v2::server))
+        .route("/v2/health/live", get(v2::live))
+        .route("/v2/health/ready", get(v2::ready))
+        .route("/v2/models/{model}", get(v2::metadata))
+        .route("/v2/models/{model}/ready", get(v2::model_ready))
+        .route("/v2/models/{model}/infer", post(v2::infer))
+        .route("/v2/models/{model}/versions/{version}", get(v2::metadata_version))
+        .route("/v2/models/{model}/versions/{version}/ready", get(v2::model_version_ready))
+        .route("/v2/models/{model}/versions/{version}/infer", post(v2::infer_version))
         .route("/healthz", get(|| async { "OK" }))
         .route("/metrics", get(api::info::metrics))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -65,9 +65,11 @@ fn go_default_buckets() -> Histogram {
     Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    /// The gateway's families, plus those `provider` registers (model batch sizes, load times, …).
+    pub fn new(provider: &dyn Provider) -> Self {
         let mut registry = Registry::default();
+        provider.register_metrics(&mut registry);
         let invocations = Family::<CallLabels, Counter>::default();
         let seconds = Family::<CallLabels, Histogram>::new_with_constructor(go_default_buckets as fn() -> Histogram);
         let started = Family::<FunctionLabels, Gauge>::default();
@@ -95,9 +97,7 @@ impl Default for Metrics {
             log_lines_dropped,
         }
     }
-}
 
-impl Metrics {
     /// Counts a call as started.
     pub fn call_started(&self, function: &str) {
         let cached = self.read_handles(function, |h| h.started.inc());

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sedge_core::{FunctionSpec, QualifiedName};
 
+use prometheus_client::registry::Registry;
+
 use crate::invoke::Invoke;
+use crate::local::model::ModelFunction;
 use crate::logs::LogHub;
 
 /// The lifecycle state of one replica.
@@ -90,6 +93,15 @@ pub trait Provider: Send + Sync {
     fn target(&self, name: &QualifiedName) -> Option<Arc<dyn Invoke>>;
     /// Names of all functions.
     fn functions(&self) -> Vec<QualifiedName>;
+    /// The model function `name`, for the `/v2` routes; `None` when it is not one (or does not exist).
+    fn model(&self, name: &QualifiedName) -> Option<Arc<ModelFunction>> {
+        let _ = name;
+        None
+    }
+    /// Registers the provider's own metric families (model batch sizes, load times, …) in `registry`.
+    fn register_metrics(&self, registry: &mut Registry) {
+        let _ = registry;
+    }
     /// Captured logs.
     fn logs(&self) -> &LogHub;
     /// Stops every replica, letting in-flight calls finish first.

@@ -1,4 +1,8 @@
-//! `sedge deploy`: deploys the functions of a stack file through the gateway, as faas-cli does.
+//! `sedge deploy`: deploys the functions of a stack file through the gateway, as faas-cli does, or the model
+//! functions of a sedge YAML file (`apiVersion: sedge.dev/v1`, `kind: ModelFunction`).
+//!
+//! Model files (`com.sedge.model`, `spec.model`) and labels files named by relative paths are resolved against
+//! the file's folder and sent as absolute paths: the gateway reads them on its own machine.
 //!
 //! Functions with a `lang` whose bundle was never built are built first. `environment_file` entries are read
 //! here (YAML files beside the stack file with an `environment:` map) and merged under each function's own
@@ -8,6 +12,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use sedge_core::api::FunctionDeployment;
+use sedge_core::model::{MODEL_ANNOTATION, MODEL_CONFIG_ANNOTATION, ModelConfig, ModelSource};
 use serde_yaml::Value;
 
 use super::build::{build_function, check_filter, load_stack};
@@ -27,6 +33,10 @@ pub struct DeployArgs {
 
 /// Runs `sedge deploy`.
 pub async fn run(args: DeployArgs) -> Result<()> {
+    let (path, text) = args.stack.read()?;
+    if sedge_core::manifest::is_sedge_yaml(&text) {
+        return deploy_manifest(&args, &path, &text).await;
+    }
     let (path, stack) = load_stack(&args.stack)?;
     check_filter(&stack, args.filter.as_deref(), &path)?;
     let dir = stack_dir(&path);
@@ -44,7 +54,8 @@ pub async fn run(args: DeployArgs) -> Result<()> {
                 }
             }
             let file_env = read_env_files(&dir, &f.environment_file)?;
-            let deployment = f.to_deployment(name, &file_env);
+            let mut deployment = f.to_deployment(name, &file_env);
+            absolute_model_paths(&mut deployment, &dir)?;
             println!("Deploying: {name}.");
             let status = client.deploy(&deployment).await?;
             let address = match &deployment.namespace {
@@ -62,6 +73,55 @@ pub async fn run(args: DeployArgs) -> Result<()> {
     }
     if !failed.is_empty() {
         bail!("{} function(s) failed to deploy: {}", failed.len(), failed.join(", "));
+    }
+    Ok(())
+}
+
+/// Deploys every `ModelFunction` document of a sedge YAML file.
+async fn deploy_manifest(args: &DeployArgs, path: &Path, text: &str) -> Result<()> {
+    let docs =
+        sedge_core::manifest::parse(text).with_context(|| format!("{} is not a valid sedge file", path.display()))?;
+    let dir = stack_dir(path);
+    let client = args.gateway.client(None)?;
+    let mut failed = Vec::new();
+    for mut doc in docs.into_iter().filter(|d| selected(args.filter.as_deref(), &d.name)) {
+        doc.resolve_paths(|p| absolute(&dir, p));
+        println!("Deploying: {}.", doc.name);
+        match client.deploy(&doc.to_deployment()).await {
+            Ok(status) => println!("\nDeployed. {status}.\nURL: {}/function/{}\n", client.base(), doc.name),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                failed.push(doc.name);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{} function(s) failed to deploy: {}", failed.len(), failed.join(", "));
+    }
+    Ok(())
+}
+
+/// `path` made absolute against `dir` (and the current folder).
+fn absolute(dir: &Path, path: &str) -> String {
+    let joined = resolve(dir, path);
+    std::path::absolute(&joined).unwrap_or(joined).display().to_string()
+}
+
+/// Rewrites a stack function's relative model and labels paths as absolute ones.
+fn absolute_model_paths(d: &mut FunctionDeployment, dir: &Path) -> Result<()> {
+    let Some(annotations) = d.annotations.as_mut() else { return Ok(()) };
+    if let Some(model) = annotations.get_mut(MODEL_ANNOTATION)
+        && let Ok(ModelSource::File(file)) = ModelSource::parse(model)
+    {
+        *model = absolute(dir, &file);
+    }
+    if let Some(config) = annotations.get_mut(MODEL_CONFIG_ANNOTATION) {
+        let mut parsed: ModelConfig = serde_yaml::from_str(config)
+            .with_context(|| format!("annotation {MODEL_CONFIG_ANNOTATION} is not a valid model configuration"))?;
+        if let Some(labels) = parsed.output.as_mut().and_then(|o| o.labels.as_mut()) {
+            *labels = absolute(dir, labels);
+            *config = serde_json::to_string(&parsed)?;
+        }
     }
     Ok(())
 }

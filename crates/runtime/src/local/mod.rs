@@ -1,5 +1,6 @@
 //! The local provider: every replica is a process on this machine (fork mode: one per call; http mode: one
-//! long-running server per replica), supervised by sedge itself. No Docker, no Kubernetes.
+//! long-running server per replica), supervised by sedge itself, or for a model function an engine instance
+//! inside this process. No Docker, no Kubernetes.
 //!
 //! # Layout
 //! - [`command`]: resolving what to run (fprocess or bundle), checked at deploy time.
@@ -7,51 +8,131 @@
 //! - [`http`]: proxying to a replica's server, of-watchdog http semantics.
 //! - [`replica`]: replica state, in-flight slots, http-mode supervision with restarts.
 //! - [`function`]: a function's replicas and its least-in-flight router.
+//! - [`model`]: a model function: engine instances in this process, hot swap, the kept model file.
 //! - [`secrets`]: secret files, readable only by the function that names them.
 
 pub mod command;
 pub mod fork;
 pub mod function;
 pub mod http;
+pub mod model;
 pub mod replica;
 pub mod secrets;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
+use prometheus_client::registry::Registry;
 use sedge_core::{FunctionSpec, QualifiedName};
+use sedge_models::serve::ServedModel;
+use sedge_models::serve::metrics::ModelMetrics;
+use tokio_util::sync::CancellationToken;
 
 use crate::invoke::Invoke;
 use crate::logs::LogHub;
 use crate::provider::{Provider, ProviderError, ReplicaCounts};
 use function::LocalFunction;
+use model::{ModelFile, ModelFunction};
 
-/// Runs functions as processes on this machine.
+/// A deployed function of either kind.
+#[derive(Clone)]
+enum Deployed {
+    Process(Arc<LocalFunction>),
+    Model(Arc<ModelFunction>),
+}
+
+impl Deployed {
+    async fn stop(&self) {
+        match self {
+            Self::Process(f) => f.stop(f.spec().timeouts.write).await,
+            Self::Model(m) => m.stop().await,
+        }
+    }
+}
+
+/// A model loaded by [`Provider::check`], handed to the [`Provider::apply`] that follows.
+struct Prepared {
+    file: ModelFile,
+    model: ServedModel,
+}
+
+/// Runs functions as processes on this machine, and model functions inside this process.
 pub struct LocalProvider {
     state_dir: PathBuf,
-    functions: RwLock<HashMap<QualifiedName, Arc<LocalFunction>>>,
+    functions: RwLock<HashMap<QualifiedName, Deployed>>,
+    prepared: Mutex<HashMap<QualifiedName, Prepared>>,
     client: http::HttpClient,
     logs: Arc<LogHub>,
+    model_metrics: ModelMetrics,
+    shutdown: CancellationToken,
 }
 
 impl LocalProvider {
-    /// A provider keeping bundles, run folders and logs under `state_dir`. Must be called inside a tokio runtime.
+    /// A provider keeping bundles, run folders, model copies and logs under `state_dir`. Must be called inside a
+    /// tokio runtime.
     pub fn new(state_dir: PathBuf) -> Self {
         let logs = Arc::new(LogHub::new(state_dir.join("logs")));
-        Self { state_dir, functions: RwLock::default(), client: http::client(), logs }
+        Self {
+            state_dir,
+            functions: RwLock::default(),
+            prepared: Mutex::default(),
+            client: http::client(),
+            logs,
+            model_metrics: ModelMetrics::default(),
+            shutdown: CancellationToken::new(),
+        }
     }
 
-    fn get(&self, name: &QualifiedName) -> Option<Arc<LocalFunction>> {
+    fn deployed(&self, name: &QualifiedName) -> Option<Deployed> {
         self.functions.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+
+    /// Starts or hot-swaps a model function.
+    async fn apply_model(&self, spec: FunctionSpec, replicas: u32) -> Result<(), ProviderError> {
+        let Some(model) = spec.model.clone() else { return Err(ProviderError::Invalid("not a model function".into())) };
+        let prepared = self.prepared.lock().unwrap_or_else(|p| p.into_inner()).remove(&spec.name);
+        let (file, first) = match prepared {
+            Some(p) => (p.file, Some(p.model)),
+            // A restart: serve the copy kept at deploy.
+            None => (ModelFile::read(&spec, &model, &self.state_dir, true).await?, None),
+        };
+        file.keep(&self.state_dir, &spec).await?;
+        let name = spec.name.clone();
+        if let Some(Deployed::Model(existing)) = self.deployed(&name) {
+            return existing.swap(spec, file, first, replicas).await;
+        }
+        let function =
+            ModelFunction::start(spec, file, first, replicas, self.model_metrics.clone(), self.shutdown.child_token())
+                .await?;
+        let old = self.functions.write().unwrap_or_else(|p| p.into_inner()).insert(name, Deployed::Model(function));
+        if let Some(old) = old {
+            old.stop().await;
+        }
+        Ok(())
+    }
+
+    /// The model function `name`, if it is one.
+    pub fn model(&self, name: &QualifiedName) -> Option<Arc<ModelFunction>> {
+        match self.deployed(name) {
+            Some(Deployed::Model(m)) => Some(m),
+            _ => None,
+        }
     }
 }
 
 #[async_trait]
 impl Provider for LocalProvider {
     async fn check(&self, spec: &FunctionSpec) -> Result<(), ProviderError> {
-        command::resolve(spec, &self.state_dir).map(drop)
+        let Some(model) = &spec.model else { return command::resolve(spec, &self.state_dir).map(drop) };
+        // Load now, so that a corrupt model or an unsupported operator is refused before anything is stored;
+        // the loaded instance serves once `apply` follows.
+        let file = ModelFile::read(spec, model, &self.state_dir, false).await?;
+        let served = ModelFunction::load_instance(spec, &file, &self.model_metrics, &self.shutdown).await?;
+        let prepared = Prepared { file, model: served };
+        self.prepared.lock().unwrap_or_else(|p| p.into_inner()).insert(spec.name.clone(), prepared);
+        Ok(())
     }
 
     async fn apply(
@@ -60,6 +141,9 @@ impl Provider for LocalProvider {
         replicas: u32,
         secrets: Vec<(String, Vec<u8>)>,
     ) -> Result<(), ProviderError> {
+        if spec.model.is_some() {
+            return self.apply_model(spec, replicas).await;
+        }
         let command = command::resolve(&spec, &self.state_dir)?;
         let dir = command::run_dir(&self.state_dir, &spec);
         tokio::fs::create_dir_all(&dir).await?;
@@ -67,26 +151,37 @@ impl Provider for LocalProvider {
         let name = spec.name.clone();
         let function = LocalFunction::new(spec, command, self.client.clone(), self.logs.clone());
         function.scale(replicas).await;
-        let old = self.functions.write().unwrap_or_else(|p| p.into_inner()).insert(name, function);
+        let old = self.functions.write().unwrap_or_else(|p| p.into_inner()).insert(name, Deployed::Process(function));
         if let Some(old) = old {
-            old.stop(old.spec().timeouts.write).await;
+            old.stop().await;
         }
         Ok(())
     }
 
     async fn remove(&self, name: &QualifiedName) -> Result<(), ProviderError> {
         let removed = self.functions.write().unwrap_or_else(|p| p.into_inner()).remove(name);
-        let Some(function) = removed else { return Err(ProviderError::NotFound(name.to_string())) };
-        function.stop(function.spec().timeouts.write).await;
+        let Some(deployed) = removed else { return Err(ProviderError::NotFound(name.to_string())) };
+        deployed.stop().await;
         self.logs.forget(name);
-        let _ = tokio::fs::remove_dir_all(command::run_dir(&self.state_dir, function.spec())).await;
+        match deployed {
+            Deployed::Process(f) => {
+                let _ = tokio::fs::remove_dir_all(command::run_dir(&self.state_dir, f.spec())).await;
+            }
+            Deployed::Model(m) => {
+                let _ = tokio::fs::remove_file(model::copy_path(&self.state_dir, &m.spec())).await;
+            }
+        }
         Ok(())
     }
 
     async fn scale(&self, name: &QualifiedName, replicas: u32) -> Result<(), ProviderError> {
-        let function = self.get(name).ok_or_else(|| ProviderError::NotFound(name.to_string()))?;
-        function.scale(replicas).await;
-        Ok(())
+        match self.deployed(name).ok_or_else(|| ProviderError::NotFound(name.to_string()))? {
+            Deployed::Process(f) => {
+                f.scale(replicas).await;
+                Ok(())
+            }
+            Deployed::Model(m) => m.scale(replicas).await,
+        }
     }
 
     async fn write_secret(&self, namespace: &str, name: &str, value: Option<&[u8]>) -> Result<(), ProviderError> {
@@ -95,6 +190,10 @@ impl Provider for LocalProvider {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
+            .filter_map(|d| match d {
+                Deployed::Process(f) => Some(f),
+                Deployed::Model(_) => None,
+            })
             .filter(|f| f.spec().name.namespace == namespace && f.spec().secrets().iter().any(|s| s == name))
             .cloned()
             .collect();
@@ -105,11 +204,25 @@ impl Provider for LocalProvider {
     }
 
     fn replicas(&self, name: &QualifiedName) -> Option<ReplicaCounts> {
-        self.get(name).map(|f| f.counts())
+        match self.deployed(name)? {
+            Deployed::Process(f) => Some(f.counts()),
+            Deployed::Model(m) => Some(m.counts()),
+        }
     }
 
     fn target(&self, name: &QualifiedName) -> Option<Arc<dyn Invoke>> {
-        self.get(name).map(|f| f as Arc<dyn Invoke>)
+        match self.deployed(name)? {
+            Deployed::Process(f) => Some(f as Arc<dyn Invoke>),
+            Deployed::Model(m) => Some(m as Arc<dyn Invoke>),
+        }
+    }
+
+    fn model(&self, name: &QualifiedName) -> Option<Arc<ModelFunction>> {
+        LocalProvider::model(self, name)
+    }
+
+    fn register_metrics(&self, registry: &mut Registry) {
+        self.model_metrics.register(registry);
     }
 
     fn functions(&self) -> Vec<QualifiedName> {
@@ -121,8 +234,9 @@ impl Provider for LocalProvider {
     }
 
     async fn shutdown(&self) {
-        let all: Vec<Arc<LocalFunction>> =
+        let all: Vec<Deployed> =
             self.functions.write().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, f)| f).collect();
-        futures_util::future::join_all(all.iter().map(|f| f.stop(f.spec().timeouts.write))).await;
+        futures_util::future::join_all(all.iter().map(Deployed::stop)).await;
+        self.shutdown.cancel();
     }
 }
