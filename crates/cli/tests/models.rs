@@ -207,3 +207,84 @@ async fn exercise(engine: &str) -> anyhow::Result<()> {
 async fn model_functions_on_tract() -> anyhow::Result<()> {
     exercise("tract").await
 }
+
+/// Seed 002's face blur: CenterFace plus a blur step, fed a base64 PNG frame as the seed's client sends it.
+#[tokio::test]
+async fn face_blur_function_answers_seed_002s_client() -> anyhow::Result<()> {
+    let gw = TestGateway::start(SEDGE).await?;
+    let deployment = json!({"service": "faceblur", "image": "sedge/model", "annotations": {
+        "com.sedge.model": shared("centerface_dynamic.onnx"),
+        "com.sedge.model.config": "engine: tract\ntask: face-blur\nbatching: { maxBatchSize: 1 }\n"}});
+    assert_eq!(gw.deploy(deployment).await?, StatusCode::ACCEPTED);
+    let fixture: Value = serde_json::from_slice(&read("fixtures/faceblur_b64png.json"))?;
+    let frame = fixture["inputs"][0]["data"][0].as_str().context("a base64 frame")?.to_string();
+
+    // The seed's client reads the handler's printed lines and the dict's repr.
+    let text = gw.invoke("faceblur", frame.clone()).await?.text().await?;
+    assert!(text.contains("Elapsed ML time: ") && text.contains("Total time: "), "{text:.200}");
+    assert!(text.contains("'img': '"), "the seed client's regex finds the image");
+
+    // JSON when asked for: one face, a PNG back.
+    let r =
+        gw.request(Method::POST, "/function/faceblur").header("Accept", "application/json").body(frame).send().await?;
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: Value = r.json().await?;
+    let faces = answer["faces"].as_array().context("faces")?;
+    assert_eq!(faces.len(), 1, "{}", answer["faces"]);
+    assert!(faces[0]["score"].as_f64().is_some_and(|s| s > 0.5));
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD.decode(answer["img"].as_str().context("img")?)?;
+    assert!(png.starts_with(b"\x89PNG"));
+    assert!(answer["timings"]["ml"].as_f64().is_some_and(|ml| ml > 0.0));
+
+    // Over /v2 with the fixture as is.
+    let (status, body) = infer_json(&gw, "faceblur", read("fixtures/faceblur_b64png.json")).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], "faceblur-1");
+    let names: Vec<&str> =
+        body["outputs"].as_array().context("outputs")?.iter().filter_map(|o| o["name"].as_str()).collect();
+    assert_eq!(names, ["image", "faces"]);
+    let r = gw.invoke("faceblur", b"not an image at all".to_vec()).await?;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    Ok(())
+}
+
+/// Redeploying a model function swaps it in without failing the calls in flight or queued meanwhile.
+#[tokio::test]
+async fn hot_swap_drops_no_request() -> anyhow::Result<()> {
+    let gw = TestGateway::start(SEDGE).await?;
+    let deployment = |batch: u32| {
+        json!({"service": "mnist", "image": "sedge/model", "annotations": {
+            "com.sedge.model": shared("mnist_cnn.onnx"),
+            "com.sedge.model.config": format!("engine: tract\nbatching: {{ maxBatchSize: {batch} }}\n")}})
+    };
+    assert_eq!(gw.deploy(deployment(4)).await?, StatusCode::ACCEPTED);
+    let body = read("fixtures/mnist_cnn_b1.json");
+    let client = gw.client().http;
+    let url = format!("{}/v2/models/mnist/infer", gw.url);
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url, body) = (client.clone(), url.clone(), body.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for _ in 0..40 {
+                    statuses.push(client.post(&url).body(body.clone()).send().await.map(|r| r.status().as_u16()));
+                }
+                statuses
+            })
+        })
+        .collect();
+    for batch in [8, 2, 16] {
+        let r = gw.system(Method::PUT, "/system/functions").json(&deployment(batch)).send().await?;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let mut total = 0;
+    for task in load {
+        for status in task.await? {
+            assert_eq!(status?, 200, "a call failed during the swaps");
+            total += 1;
+        }
+    }
+    assert_eq!(total, 320);
+    Ok(())
+}
