@@ -35,6 +35,10 @@ pub struct UpArgs {
     /// The gateway's own bound on any call, whatever the function's timeouts (Go duration or seconds).
     #[arg(long, default_value = "60s")]
     pub upstream_timeout: String,
+    /// The onnxruntime shared library for the `ort` engine (`libonnxruntime.so`); without it, sedge looks for
+    /// a Python installation of the `onnxruntime` package, and `engine: auto` falls back to tract.
+    #[arg(long, env = "ORT_DYLIB_PATH")]
+    pub onnxruntime: Option<PathBuf>,
 }
 
 /// Runs `sedge up` until a shutdown signal.
@@ -45,6 +49,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(state.join("logs")).with_context(|| format!("creating {}", state.display()))?;
     init_logging(&state)?;
     let credentials = credentials(&state)?;
+    if let Some(library) = &args.onnxruntime {
+        let loaded = sedge_models::engine::ort_library(Some(library))
+            .map_err(|e| anyhow::anyhow!("--onnxruntime {}: {e}", library.display()))?;
+        tracing::info!(library = %loaded.display(), "onnxruntime loaded");
+    }
 
     let db = args.db.clone().unwrap_or_else(|| format!("sqlite://{}", state.join("sedge.db").display()));
     let store = sedge_store::open(&db).await.with_context(|| format!("opening the store {db}"))?;

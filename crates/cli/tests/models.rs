@@ -82,9 +82,9 @@ functions:
         engine: ENGINE
 ";
 
-/// Everything one engine must do; `engine` is `tract` or `ort`.
-async fn exercise(engine: &str) -> anyhow::Result<()> {
-    let mut gw = TestGateway::start(SEDGE).await?;
+/// Everything one engine must do; `engine` is `tract` or `ort`, `args` go to `sedge up`.
+async fn exercise(engine: &str, args: &[&str]) -> anyhow::Result<()> {
+    let mut gw = TestGateway::start_with(SEDGE, args).await?;
     let project = tempfile::tempdir()?;
     let dir = project.path();
     std::fs::create_dir(dir.join("models"))?;
@@ -96,6 +96,9 @@ async fn exercise(engine: &str) -> anyhow::Result<()> {
     ensure!(ok, "deploy models.yml: {out}");
     let (ok, out) = sedge(&gw, dir, &["deploy", "-f", "stack.yml"]).await?;
     ensure!(ok, "deploy stack.yml: {out}");
+    let gbt = json!({"service": "taxi", "image": "sedge/model", "annotations": {
+        "com.sedge.model": shared("gbt_taxi_xgb.onnx"), "com.sedge.model.config": format!("engine: {engine}")}});
+    assert_eq!(gw.deploy(gbt).await?, StatusCode::ACCEPTED);
 
     // Server and model metadata.
     assert_eq!(gw.request(Method::GET, "/v2/health/ready").send().await?.status(), StatusCode::OK);
@@ -123,6 +126,21 @@ async fn exercise(engine: &str) -> anyhow::Result<()> {
     assert_close(&f32s(&resp.outputs[0].data), &expected("ionosphere_b1.expected.json"), "ionosphere b1");
     let (status, body) = infer_json(&gw, "ionosphere", read("fixtures/ionosphere_b8.json")).await?;
     assert_eq!((status, &body["outputs"][0]["shape"]), (StatusCode::OK, &json!([8, 1])), "{body}");
+
+    // The gradient-boosted trees give onnxruntime's predictions under either engine (tract: natively).
+    let (status, body) = infer_json(&gw, "taxi", read("fixtures/gbt_taxi_b1.json")).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let resp = decode_response(&serde_json::to_vec(&body)?, None)?;
+    assert_close(&f32s(&resp.outputs[0].data), &expected("gbt_taxi_b1.expected.json"), "taxi b1");
+    let (status, body) = infer_json(&gw, "taxi", read("fixtures/gbt_taxi_b8.json")).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let resp = decode_response(&serde_json::to_vec(&body)?, None)?;
+    let want = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/tests/fixtures/trees/gbt_taxi_xgb_b8.expected.json"
+    ))?;
+    let want = decode_response(&want, None)?;
+    assert_close(&f32s(&resp.outputs[0].data), &f32s(&want.outputs[0].data), "taxi b8");
 
     // /v2 infer with the binary extension, binary outputs asked for.
     let mut req = sedge_models::oip::decode_request(&read("fixtures/mnist_cnn_b1.json"), None)?;
@@ -182,7 +200,7 @@ async fn exercise(engine: &str) -> anyhow::Result<()> {
     let listed: Vec<Value> = gw.system(Method::GET, "/system/functions").send().await?.json().await?;
     let mut names: Vec<&str> = listed.iter().filter_map(|f| f["name"].as_str()).collect();
     names.sort();
-    assert_eq!(names, ["ionosphere", "mnist"]);
+    assert_eq!(names, ["ionosphere", "mnist", "taxi"]);
     let (ok, out) = sedge(&gw, dir, &["scale", "mnist", "--replicas", "2"]).await?;
     ensure!(ok, "scale: {out}");
     gw.wait_available("mnist", 2).await?;
@@ -205,7 +223,15 @@ async fn exercise(engine: &str) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn model_functions_on_tract() -> anyhow::Result<()> {
-    exercise("tract").await
+    exercise("tract", &[]).await
+}
+
+/// The same with onnxruntime, installed from PyPI into a test venv (`sedge_testkit::python`).
+#[tokio::test]
+async fn model_functions_on_onnxruntime() -> anyhow::Result<()> {
+    let library = tokio::task::spawn_blocking(sedge_testkit::python::onnxruntime_dylib).await??;
+    let library = library.display().to_string();
+    exercise("ort", &["--onnxruntime", &library]).await
 }
 
 /// Seed 002's face blur: CenterFace plus a blur step, fed a base64 PNG frame as the seed's client sends it.

@@ -48,15 +48,18 @@ pub async fn ready(State(gw): State<Arc<Gateway>>) -> StatusCode {
     if gw.restored.is_cancelled() { StatusCode::OK } else { StatusCode::BAD_REQUEST }
 }
 
+/// A status and a message, answered by [`error`].
+type Failure = (u16, String);
+
 /// The model function named `model`, and the version asked for if any.
-fn find(gw: &Gateway, model: &str, version: Option<&str>) -> Result<(String, Arc<ModelFunction>), Response> {
-    let name = QualifiedName::parse(model, None).map_err(|e| error(400, format!("model name {model:?}: {e}")))?;
-    let function = gw.provider.model(&name).ok_or_else(|| error(404, format!("model {model} not found")))?;
+fn find(gw: &Gateway, model: &str, version: Option<&str>) -> Result<(String, Arc<ModelFunction>), Failure> {
+    let name = QualifiedName::parse(model, None).map_err(|e| (400, format!("model name {model:?}: {e}")))?;
+    let function = gw.provider.model(&name).ok_or_else(|| (404, format!("model {model} not found")))?;
     if let (Some(wanted), Some(info)) = (version, function.info())
         && wanted != info.version
         && !info.sha256.starts_with(wanted)
     {
-        return Err(error(404, format!("model {model} has no version {wanted}; it serves version {}", info.version)));
+        return Err((404, format!("model {model} has no version {wanted}; it serves version {}", info.version)));
     }
     Ok((name.to_string(), function))
 }
@@ -73,7 +76,7 @@ pub async fn metadata_version(State(gw): State<Arc<Gateway>>, Path((model, v)): 
 
 fn metadata_of(gw: &Gateway, model: &str, version: Option<&str>) -> Response {
     match find(gw, model, version) {
-        Err(response) => response,
+        Err((status, message)) => error(status, message),
         Ok((_, function)) => match function.metadata() {
             Some(mut meta) => {
                 meta.name = model.to_string();
@@ -96,7 +99,7 @@ pub async fn model_version_ready(State(gw): State<Arc<Gateway>>, Path((model, v)
 
 fn ready_of(gw: &Gateway, model: &str, version: Option<&str>) -> Response {
     match find(gw, model, version) {
-        Err(response) => response,
+        Err((status, message)) => error(status, message),
         Ok((_, function)) => {
             let ready = function.metadata().is_some();
             let status = if ready { StatusCode::OK } else { StatusCode::BAD_REQUEST };
@@ -123,7 +126,7 @@ async fn infer_of(gw: Arc<Gateway>, model: String, version: Option<String>, requ
     let started = Instant::now();
     let (name, function) = match find(&gw, &model, version.as_deref()) {
         Ok(found) => found,
-        Err(response) => return response,
+        Err((status, message)) => return error(status, message),
     };
     gw.metrics.call_started(&name);
     let response = run(&gw, &model, &function, request).await;
@@ -139,7 +142,7 @@ async fn run(gw: &Gateway, model: &str, function: &ModelFunction, request: Reque
     };
     let body = match read(request.into_body(), gw.config.max_body).await {
         Ok(body) => body,
-        Err(response) => return response,
+        Err((status, message)) => return error(status, message),
     };
     let limits = Limits { max_element_bytes: gw.config.max_body, max_tensor_bytes: gw.config.max_body };
     let req = match decode_request_with(&body, header_len, &limits) {
@@ -163,12 +166,12 @@ async fn run(gw: &Gateway, model: &str, function: &ModelFunction, request: Reque
     }
 }
 
-async fn read(body: Body, max: usize) -> Result<Bytes, Response> {
+async fn read(body: Body, max: usize) -> Result<Bytes, Failure> {
     match Limited::new(body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => {
-            Err(error(413, format!("request body is larger than the gateway's limit of {max} bytes (--max-body)")))
+            Err((413, format!("request body is larger than the gateway's limit of {max} bytes (--max-body)")))
         }
-        Err(e) => Err(error(400, format!("could not read request body: {e}"))),
+        Err(e) => Err((400, format!("could not read request body: {e}"))),
     }
 }

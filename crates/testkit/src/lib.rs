@@ -7,6 +7,8 @@
 //! let r = gw.invoke("echo", "hi").await?;
 //! ```
 
+pub mod python;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -18,6 +20,7 @@ use tokio::process::{Child, Command};
 /// A running `sedge up`; dereferences to a [`Client`] for it.
 pub struct TestGateway {
     binary: PathBuf,
+    args: Vec<String>,
     state: tempfile::TempDir,
     child: Option<Child>,
     client: Client,
@@ -47,6 +50,7 @@ impl TestGateway {
         let state = tempfile::tempdir()?;
         let mut gw = Self {
             binary: binary.as_ref().to_path_buf(),
+            args: Vec::new(),
             state,
             child: None,
             client: Client {
@@ -55,15 +59,16 @@ impl TestGateway {
                 http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?,
             },
         };
-        gw.launch(&[]).await?;
+        gw.launch().await?;
         Ok(gw)
     }
 
-    /// Starts with extra `sedge up` arguments.
+    /// Starts with extra `sedge up` arguments (kept for [`restart`](Self::restart)).
     pub async fn start_with(binary: impl AsRef<Path>, args: &[&str]) -> anyhow::Result<Self> {
         let mut gw = Self::start(binary).await?;
         gw.stop().await?;
-        gw.launch(args).await?;
+        gw.args = args.iter().map(|a| a.to_string()).collect();
+        gw.launch().await?;
         Ok(gw)
     }
 
@@ -72,11 +77,11 @@ impl TestGateway {
         self.state.path()
     }
 
-    async fn launch(&mut self, extra: &[&str]) -> anyhow::Result<()> {
+    async fn launch(&mut self) -> anyhow::Result<()> {
         let mut child = Command::new(&self.binary)
             .args(["up", "--listen", "127.0.0.1:0", "--state"])
             .arg(self.state.path())
-            .args(extra)
+            .args(&self.args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::null()) // the same lines are in <state>/logs/sedge.log
@@ -126,7 +131,7 @@ impl TestGateway {
 
     /// Starts again on the same state directory (after [`stop`](Self::stop) or [`kill9`](Self::kill9)).
     pub async fn restart(&mut self) -> anyhow::Result<()> {
-        self.launch(&[]).await
+        self.launch().await
     }
 
     /// A client for this gateway, to move into tasks.

@@ -11,16 +11,22 @@
 //!   tract does not implement.
 //! - `convert.rs`: [`TensorData`] ↔ tract tensors, with padding of the batch dimension and trimming.
 //! - `tract.rs`: [`TractEngine`]: loading, per-batch-size plans, padding to the next plan size.
+//! - `onnxruntime/`: [`OrtEngine`]: onnxruntime through `ort` (library loaded at run time), any batch size.
+//! - `trees/`: [`TreeEngine`]: native ONNX tree ensembles (`TreeEnsembleRegressor`/`Classifier`), as onnxruntime.
 //! - `tests.rs`: the reference models and fixtures of `shared/models`.
 
 mod convert;
 mod meta;
+mod onnxruntime;
 mod tract;
+mod trees;
 
 #[cfg(test)]
 mod tests;
 
+pub use onnxruntime::{OrtEngine, OrtOptions, ort_library};
 pub use tract::TractEngine;
+pub use trees::TreeEngine;
 
 use crate::oip::{TensorData, TensorMetadata};
 
@@ -152,6 +158,9 @@ pub enum EngineError {
         /// What is wrong.
         message: String,
     },
+    /// The engine's runtime cannot be loaded (e.g. no onnxruntime shared library); says what was tried.
+    #[error("engine unavailable: {0}")]
+    Unavailable(String),
     /// tract failed while running the plan.
     #[error("inference failed: {0}")]
     Run(String),
