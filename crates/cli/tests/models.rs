@@ -314,3 +314,78 @@ async fn hot_swap_drops_no_request() -> anyhow::Result<()> {
     assert_eq!(total, 320);
     Ok(())
 }
+
+/// The bad-input corpus: every malformed request gets a 4xx naming what is wrong, and the model keeps serving.
+#[tokio::test]
+async fn bad_input_corpus_gets_clear_4xx() -> anyhow::Result<()> {
+    let gw = TestGateway::start_with(SEDGE, &["--max-body", "1Mi"]).await?;
+    let config = "engine: tract\ninput: { image: { size: [28, 28], color: gray, scale: 0.0039 } }\n";
+    let mnist = json!({"service": "mnist", "image": "sedge/model",
+        "annotations": {"com.sedge.model": shared("mnist_cnn.onnx"), "com.sedge.model.config": config}});
+    assert_eq!(gw.deploy(mnist).await?, StatusCode::ACCEPTED);
+    let tensor = |name: &str, datatype: &str, shape: Value, data: Value| {
+        serde_json::to_vec(&json!({"inputs": [{"name": name, "datatype": datatype, "shape": shape, "data": data}]}))
+    };
+    let png = read("fixtures/mnist_digit0_label3.png");
+    let corpus: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("wrong shape", tensor("input", "FP32", json!([1, 784]), json!(vec![0.0; 784]))?, 400, "[-1,1,28,28]"),
+        ("wrong datatype", tensor("input", "FP64", json!([1, 1, 28, 28]), json!(vec![0.0; 784]))?, 400, "FP64"),
+        ("length vs shape", tensor("input", "FP32", json!([1, 1, 28, 28]), json!(vec![0.0; 700]))?, 400, "784"),
+        ("unknown input", tensor("pixels", "FP32", json!([1, 1, 28, 28]), json!(vec![0.0; 784]))?, 400, "pixels"),
+        ("corrupt image", tensor("input", "BYTES", json!([1]), json!(["iVBORw0KGgoAAAAN"]))?, 400, "image"),
+        ("not JSON", b"{\"inputs\": [".to_vec(), 400, "inference request"),
+        (
+            "bytes over the body limit",
+            tensor("input", "BYTES", json!([1]), json!(["A".repeat(2 << 20)]))?,
+            413,
+            "limit",
+        ),
+    ];
+    for (case, body, status, needle) in corpus {
+        let r = gw.request(Method::POST, "/v2/models/mnist/infer").body(body).send().await?;
+        assert_eq!(r.status().as_u16(), status, "{case}");
+        let answer: Value = r.json().await?;
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{case}: {needle:?} in {message:?}");
+    }
+    // The binary extension with a header length past the body.
+    let r = gw
+        .request(Method::POST, "/v2/models/mnist/infer")
+        .header("Inference-Header-Content-Length", "9999")
+        .body(b"{}".to_vec())
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Truncated images over /function.
+    for body in [png[..png.len() / 2].to_vec(), b"\xFF\xD8\xFF\xE0 not a jpeg".to_vec()] {
+        let r = gw.invoke("mnist", body).await?;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+    // Model files: corrupt and truncated ONNX, and a missing file, are refused at deploy; nothing is stored.
+    let dir = tempfile::tempdir()?;
+    let onnx = read("mnist_cnn.onnx");
+    std::fs::write(dir.path().join("truncated.onnx"), &onnx[..onnx.len() / 3])?;
+    std::fs::write(dir.path().join("garbage.onnx"), b"\x0a\xff\xff\xff\xff\x0f")?;
+    for (i, file) in ["truncated.onnx", "garbage.onnx", "missing.onnx"].into_iter().enumerate() {
+        let name = format!("bad{i}");
+        let deployment = json!({"service": name, "image": "sedge/model",
+            "annotations": {"com.sedge.model": dir.path().join(file), "com.sedge.model.config": "engine: tract"}});
+        let r = gw.system(Method::POST, "/system/functions").json(&deployment).send().await?;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{file}");
+        assert!(gw.describe(&name).await?.is_none(), "{file}: nothing half-deployed");
+    }
+    let bad_config = json!({"service": "cfg", "image": "sedge/model", "annotations": {
+        "com.sedge.model": shared("mnist_cnn.onnx"), "com.sedge.model.config": "batching: { maxBatchSize: 0 }"}});
+    let r = gw.system(Method::POST, "/system/functions").json(&bad_config).send().await?;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await?.contains("maxBatchSize"));
+
+    // Still serving, and describe says what was loaded.
+    let (status, _) = infer_json(&gw, "mnist", read("fixtures/mnist_cnn_b1.json")).await?;
+    assert_eq!(status, StatusCode::OK);
+    let described = gw.describe("mnist").await?.context("mnist")?;
+    let sha = described["annotations"]["com.sedge.model.sha256"].as_str().context("sha256")?;
+    assert_eq!(sha.len(), 64);
+    assert_eq!(described["annotations"]["com.sedge.model.engine"], "tract");
+    Ok(())
+}

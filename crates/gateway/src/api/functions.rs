@@ -10,6 +10,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use http::StatusCode;
+use sedge_core::model::MODEL_SHA256_ANNOTATION;
 use sedge_core::api::{DeleteFunctionRequest, FunctionDeployment, FunctionStatus, ScaleServiceRequest};
 use sedge_core::{FunctionSpec, QualifiedName};
 use sedge_runtime::ReplicaState;
@@ -166,5 +167,12 @@ pub fn status_of(gw: &Gateway, record: &FunctionRecord) -> FunctionStatus {
     status.invocation_count = (record.invocation_count + gw.counts.get(&name)) as f64;
     let created = UNIX_EPOCH + Duration::from_millis(record.created_at_ms.max(0) as u64);
     status.created_at = Some(humantime::format_rfc3339_seconds(created).to_string());
+    if let Some(info) = gw.provider.model(&name).and_then(|m| m.info()) {
+        // What was loaded, read back by `describe`: the file's hash, the engine, and how long loading took.
+        let annotations = status.annotations.get_or_insert_with(Default::default);
+        annotations.insert(MODEL_SHA256_ANNOTATION.into(), info.sha256);
+        annotations.insert("com.sedge.model.engine".into(), info.engine.into());
+        annotations.insert("com.sedge.model.load-ms".into(), format!("{:.3}", info.load_time.as_secs_f64() * 1e3));
+    }
     status
 }
