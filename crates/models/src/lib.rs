@@ -20,3 +20,6 @@ pub mod faceblur;
 pub mod oip;
 pub mod prep;
 pub mod serve;
+
+#[cfg(test)]
+mod test_support;

@@ -2,22 +2,9 @@
 //! trimming against single runs, metadata, and errors (not panics) for corrupt and unsupported models. A missing
 //! model or fixture fails the test.
 
-use std::path::PathBuf;
-
 use super::{Engine, EngineError, Shaped, TractEngine};
 use crate::oip::{Datatype, TensorData, TensorMetadata, decode_request, decode_response};
-
-/// Absolute tolerance against onnxruntime (the README measures agreement within 1e-6).
-const TOL: f32 = 1e-5;
-
-fn models() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/models"))
-}
-
-fn read(name: &str) -> Vec<u8> {
-    let path = models().join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reference file {} is missing: {e}", path.display()))
-}
+use crate::test_support::{assert_close, f32s, models, read};
 
 fn engine(model: &str, max_batch: usize) -> TractEngine {
     TractEngine::load(models().join(model), max_batch).unwrap_or_else(|e| panic!("{model}: {e}"))
@@ -35,20 +22,6 @@ fn expected_output(name: &str) -> (String, Vec<f32>) {
     let mut resp = decode_response(&read(&format!("fixtures/{name}")), None).expect("fixture decodes");
     let output = resp.outputs.remove(0);
     (output.name, f32s(output.data))
-}
-
-fn f32s(data: TensorData) -> Vec<f32> {
-    match data {
-        TensorData::F32(v) => v,
-        other => panic!("expected FP32, got {}", other.datatype()),
-    }
-}
-
-fn assert_close(got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len(), "lengths differ");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= TOL, "element {i}: got {g}, want {w}");
-    }
 }
 
 /// Rows `rows` (each `width` floats) of `data` as a new FP32 tensor.

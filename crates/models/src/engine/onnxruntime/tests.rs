@@ -14,18 +14,7 @@ use sedge_testkit::python::{ONNXRUNTIME_VERSION, onnxruntime_dylib};
 use super::{OrtEngine, OrtOptions, library, ort_library};
 use crate::engine::{Engine, EngineError, Shaped, TractEngine};
 use crate::oip::{Datatype, TensorData, decode_request, decode_response};
-
-/// Absolute tolerance against onnxruntime's Python outputs and against tract.
-const TOL: f32 = 1e-5;
-
-fn models() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/models"))
-}
-
-fn read(name: &str) -> Vec<u8> {
-    let path = models().join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reference file {} is missing: {e}", path.display()))
-}
+use crate::test_support::{assert_close, f32s, models, read};
 
 /// The pinned onnxruntime library, installed once per test binary.
 fn dylib() -> &'static Path {
@@ -53,20 +42,6 @@ fn expected_output(name: &str) -> (String, Vec<usize>, Vec<f32>) {
     let mut resp = decode_response(&read(&format!("fixtures/{name}")), None).expect("fixture decodes");
     let output = resp.outputs.remove(0);
     (output.name, output.shape.iter().map(|&d| d as usize).collect(), f32s(output.data))
-}
-
-fn f32s(data: TensorData) -> Vec<f32> {
-    match data {
-        TensorData::F32(v) => v,
-        other => panic!("expected FP32, got {}", other.datatype()),
-    }
-}
-
-fn assert_close(got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len(), "lengths differ");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= TOL, "element {i}: got {g}, want {w}");
-    }
 }
 
 /// Runs `model` on the first input of `request` and checks its first output against `expected`.
