@@ -318,7 +318,9 @@ async fn hot_swap_drops_no_request() -> anyhow::Result<()> {
 /// The bad-input corpus: every malformed request gets a 4xx naming what is wrong, and the model keeps serving.
 #[tokio::test]
 async fn bad_input_corpus_gets_clear_4xx() -> anyhow::Result<()> {
-    let gw = TestGateway::start_with(SEDGE, &["--max-body", "1Mi"]).await?;
+    // A small limit, so that the over-limit body still fits the socket buffers: the gateway answers 413 without
+    // reading the rest, and a client still writing a larger body would see a broken pipe instead.
+    let gw = TestGateway::start_with(SEDGE, &["--max-body", "32Ki"]).await?;
     let config = "engine: tract\ninput: { image: { size: [28, 28], color: gray, scale: 0.0039 } }\n";
     let mnist = json!({"service": "mnist", "image": "sedge/model",
         "annotations": {"com.sedge.model": shared("mnist_cnn.onnx"), "com.sedge.model.config": config}});
@@ -336,7 +338,7 @@ async fn bad_input_corpus_gets_clear_4xx() -> anyhow::Result<()> {
         ("not JSON", b"{\"inputs\": [".to_vec(), 400, "inference request"),
         (
             "bytes over the body limit",
-            tensor("input", "BYTES", json!([1]), json!(["A".repeat(2 << 20)]))?,
+            tensor("input", "BYTES", json!([1]), json!(["A".repeat(64 << 10)]))?,
             413,
             "limit",
         ),
