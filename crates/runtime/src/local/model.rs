@@ -67,8 +67,13 @@ impl ModelFile {
                     .map_err(|e| ProviderError::Invalid(format!("cannot read labels file {file}: {e}")))?,
             )),
         };
-        let sha256 = hex(&Sha256::digest(&bytes));
-        Ok(Self { bytes: Arc::new(bytes), sha256, labels })
+        let bytes = Arc::new(bytes);
+        let hashed = bytes.clone();
+        // Hashing a large model takes tens of milliseconds: keep it off the async workers.
+        let sha256 = tokio::task::spawn_blocking(move || hex(&Sha256::digest(hashed.as_slice())))
+            .await
+            .map_err(|e| ProviderError::Io(std::io::Error::other(e)))?;
+        Ok(Self { bytes, sha256, labels })
     }
 
     /// Keeps the deployed bytes under the state folder (write to a temporary, then rename: never half a file).
