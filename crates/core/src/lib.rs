@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`name`]: DNS-1123 function, namespace and secret names; `name.namespace` addressing.
+//! - [`autoscale`]: pure autoscaling deciders (OpenFaaS Pro's policy so far).
 //! - [`duration`]: Go-style duration strings (`1m05s`, `500ms`) and plain seconds, as OpenFaaS accepts them.
 //! - [`quantity`]: Kubernetes resource quantities (`128Mi`, `100m`).
 //! - [`bundle`]: the manifest of a function bundle built by `sedge build`.
@@ -17,6 +18,7 @@
 //! - [`error`]: [`SpecError`], an error that names the field at fault.
 
 pub mod api;
+pub mod autoscale;
 pub mod bundle;
 pub mod duration;
 pub mod error;

@@ -1,0 +1,8 @@
+//! Autoscaling deciders, pure: observed load and a policy in, desired replicas out. No clock (the caller passes
+//! `now`), no I/O; the loop that samples metrics and applies decisions lives in the runtime (issue #5).
+//!
+//! # Layout
+//! - [`openfaas`]: OpenFaaS Pro's policy from `com.openfaas.scale.*` labels (modes rps, capacity, cpu), its
+//!   formula, the scale-down window and scale to zero after an idle duration.
+
+pub mod openfaas;
