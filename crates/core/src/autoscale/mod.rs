@@ -4,5 +4,7 @@
 //! # Layout
 //! - [`openfaas`]: OpenFaaS Pro's policy from `com.openfaas.scale.*` labels (modes rps, capacity, cpu), its
 //!   formula, the scale-down window and scale to zero after an idle duration.
+//! - [`knative`]: Knative's KPA: stable and panic windows, rate limits, panic mode, scale-down delay, bounds.
 
+pub mod knative;
 pub mod openfaas;
