@@ -149,7 +149,7 @@ async fn run(gw: &Gateway, model: &str, function: &ModelFunction, request: Reque
         Ok(req) => req,
         Err(e) => return error(e.status(), e),
     };
-    let binary = req.clone();
+    let binary = req.without_inputs();
     match function.infer(req).await {
         Err(e) => error(e.status(), e),
         Ok(mut response) => {

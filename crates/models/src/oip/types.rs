@@ -57,6 +57,17 @@ pub struct InferRequest {
 }
 
 impl InferRequest {
+    /// The request without its input tensors: what answering needs (id, parameters, requested outputs), cheap
+    /// to keep while the inputs move on to the engine.
+    pub fn without_inputs(&self) -> InferRequest {
+        InferRequest {
+            id: self.id.clone(),
+            parameters: self.parameters.clone(),
+            inputs: Vec::new(),
+            outputs: self.outputs.clone(),
+        }
+    }
+
     /// Whether output `name` should go back in binary form: the output's own `binary_data` parameter if it has
     /// one, else the request's `binary_data_output`, else false.
     pub fn wants_binary_output(&self, name: &str) -> bool {

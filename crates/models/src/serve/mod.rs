@@ -253,14 +253,15 @@ impl ServedModel {
             input::Body::Tensors { request, oip } => (request, oip),
             input::Body::Image(bytes) => (self.image_request(&bytes)?, false),
         };
-        let response = self.infer(request.clone()).await?;
+        let answer = request.without_inputs();
+        let response = self.infer(request).await?;
         if !oip && let Some(post) = &self.post {
             let predictions = self.predictions(post, &response)?;
             let body = serde_json::to_vec(&json!({ "model_name": self.name, "predictions": predictions }))
                 .map_err(|e| ServeError::Input(e.to_string()))?;
             return Ok(Reply { body, content_type: "application/json", header_len: None });
         }
-        let (body, header_len) = encode_response(&response, |name| request.wants_binary_output(name));
+        let (body, header_len) = encode_response(&response, |name| answer.wants_binary_output(name));
         let content_type = if header_len.is_some() { "application/octet-stream" } else { "application/json" };
         Ok(Reply { body, content_type, header_len })
     }
