@@ -216,11 +216,11 @@ fn parse_mode(value: &str) -> Result<Mode, SpecError> {
     }
 }
 
-fn parse_number<T: std::str::FromStr>(value: &str, path: &str) -> Result<T, SpecError> {
+pub(crate) fn parse_number<T: std::str::FromStr>(value: &str, path: &str) -> Result<T, SpecError> {
     value.trim().parse().map_err(|_| SpecError::new(path, format!("{value:?} is not a whole number")))
 }
 
-fn parse_bool(value: &str, path: &str) -> Result<bool, SpecError> {
+pub(crate) fn parse_bool(value: &str, path: &str) -> Result<bool, SpecError> {
     match value.trim() {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),

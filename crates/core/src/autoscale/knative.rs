@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
+use crate::spec::parse_number;
 use crate::{SpecError, duration};
 
 const PREFIX: &str = "autoscaling.knative.dev/";
@@ -101,8 +102,7 @@ impl KpaConfig {
             Ok(d)
         };
         let count = |key: &str| -> Result<Option<u32>, SpecError> {
-            let Some((path, v)) = get(key) else { return Ok(None) };
-            v.parse().map(Some).map_err(|_| SpecError::new(path, format!("{v:?} is not a whole number")))
+            get(key).map(|(path, v)| parse_number(v, &path)).transpose()
         };
         let config = Self {
             metric,

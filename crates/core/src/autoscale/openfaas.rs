@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
+use crate::spec::{parse_bool, parse_number};
 use crate::{SpecError, duration};
 
 /// What load means for a function.
@@ -93,14 +94,11 @@ impl Policy {
         if let Some((path, v)) = get("target-proportion") {
             p.proportion = number(&path, v)?;
         }
-        let count = |path: &str, v: &str| -> Result<u32, SpecError> {
-            v.parse().map_err(|_| SpecError::new(path, format!("{v:?} is not a whole number")))
-        };
         if let Some((path, v)) = get("min") {
-            p.min = count(&path, v)?;
+            p.min = parse_number(v, &path)?;
         }
         if let Some((path, v)) = get("max") {
-            p.max = count(&path, v)?;
+            p.max = parse_number(v, &path)?;
         }
         if p.max < p.min.max(1) {
             return Err(SpecError::new(
@@ -109,11 +107,7 @@ impl Policy {
             ));
         }
         if let Some((path, v)) = get("zero") {
-            p.zero = match v {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                other => return Err(SpecError::new(path, format!("{other:?} is not a boolean: use true or false"))),
-            };
+            p.zero = parse_bool(v, &path)?;
         }
         if let Some((path, v)) = get("zero-duration") {
             p.zero_duration = duration::parse(v).map_err(|e| e.within(&path))?;

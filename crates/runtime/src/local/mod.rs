@@ -112,14 +112,6 @@ impl LocalProvider {
         }
         Ok(())
     }
-
-    /// The model function `name`, if it is one.
-    pub fn model(&self, name: &QualifiedName) -> Option<Arc<ModelFunction>> {
-        match self.deployed(name) {
-            Some(Deployed::Model(m)) => Some(m),
-            _ => None,
-        }
-    }
 }
 
 #[async_trait]
@@ -218,7 +210,10 @@ impl Provider for LocalProvider {
     }
 
     fn model(&self, name: &QualifiedName) -> Option<Arc<ModelFunction>> {
-        LocalProvider::model(self, name)
+        match self.deployed(name)? {
+            Deployed::Model(m) => Some(m),
+            Deployed::Process(_) => None,
+        }
     }
 
     fn register_metrics(&self, registry: &mut Registry) {

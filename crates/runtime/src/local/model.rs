@@ -33,6 +33,8 @@ pub struct ModelFile {
     bytes: Arc<Vec<u8>>,
     sha256: String,
     labels: Option<Vec<String>>,
+    /// Read from the state copy (a restart): nothing to keep again.
+    from_copy: bool,
 }
 
 impl ModelFile {
@@ -51,9 +53,9 @@ impl ModelFile {
                         "model registry:{reference}: the model registry is not available yet; give a file path"
                     )));
                 }
-                copy
+                copy.clone()
             }
-            ModelSource::File(_) if prefer_copy && copy.exists() => copy,
+            ModelSource::File(_) if prefer_copy && copy.exists() => copy.clone(),
             ModelSource::File(path) => PathBuf::from(path),
         };
         let bytes = tokio::fs::read(&path).await.map_err(|e| {
@@ -73,11 +75,15 @@ impl ModelFile {
         let sha256 = tokio::task::spawn_blocking(move || hex(&Sha256::digest(hashed.as_slice())))
             .await
             .map_err(|e| ProviderError::Io(std::io::Error::other(e)))?;
-        Ok(Self { bytes, sha256, labels })
+        Ok(Self { bytes, sha256, labels, from_copy: path == copy })
     }
 
-    /// Keeps the deployed bytes under the state folder (write to a temporary, then rename: never half a file).
+    /// Keeps the deployed bytes under the state folder (write to a temporary, then rename: never half a file);
+    /// nothing to do when they were read from there.
     pub async fn keep(&self, state: &Path, spec: &FunctionSpec) -> Result<(), ProviderError> {
+        if self.from_copy {
+            return Ok(());
+        }
         let path = copy_path(state, spec);
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir).await?;
@@ -229,15 +235,7 @@ impl ModelFunction {
         first: Option<ServedModel>,
         replicas: u32,
     ) -> Result<(), ProviderError> {
-        let mut fresh = Vec::new();
-        let mut first = first;
-        for _ in 0..replicas {
-            let model = match first.take() {
-                Some(model) => model,
-                None => Self::load_instance(&spec, &file, &self.metrics, &self.shutdown).await?,
-            };
-            fresh.push(Arc::new(Instance { model, in_flight: AtomicUsize::new(0), idle: Notify::new() }));
-        }
+        let fresh = self.load_instances(&spec, &file, first, replicas as usize).await?;
         self.desired.store(replicas, Ordering::Release);
         let old = {
             let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
@@ -248,6 +246,25 @@ impl ModelFunction {
         };
         retire(old).await;
         Ok(())
+    }
+
+    /// `n` instances of `file`, the first being `first` when given (already loaded by the deploy check).
+    async fn load_instances(
+        &self,
+        spec: &FunctionSpec,
+        file: &ModelFile,
+        mut first: Option<ServedModel>,
+        n: usize,
+    ) -> Result<Vec<Arc<Instance>>, ProviderError> {
+        let mut instances = Vec::with_capacity(n);
+        for _ in 0..n {
+            let model = match first.take() {
+                Some(model) => model,
+                None => Self::load_instance(spec, file, &self.metrics, &self.shutdown).await?,
+            };
+            instances.push(Arc::new(Instance { model, in_flight: AtomicUsize::new(0), idle: Notify::new() }));
+        }
+        Ok(instances)
     }
 
     /// Sets the number of loaded instances: new ones load from the kept file, surplus ones drain and close.
@@ -261,15 +278,7 @@ impl ModelFunction {
             let current = self.read();
             (current.spec.clone(), current.file.clone(), current.instances.len())
         };
-        let mut first = first;
-        let mut added = Vec::new();
-        for _ in have..replicas as usize {
-            let model = match first.take() {
-                Some(model) => model,
-                None => Self::load_instance(&spec, &file, &self.metrics, &self.shutdown).await?,
-            };
-            added.push(Arc::new(Instance { model, in_flight: AtomicUsize::new(0), idle: Notify::new() }));
-        }
+        let added = self.load_instances(&spec, &file, first, (replicas as usize).saturating_sub(have)).await?;
         let removed = {
             let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
             current.instances.extend(added);
