@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use sedge_core::api::VersionInfo;
 use sedge_gateway::{Credentials, Gateway, GatewayConfig};
 use sedge_runtime::Provider;
+use sedge_runtime::autoscaler::{Autoscaler, TokioClock};
 use sedge_runtime::local::LocalProvider;
 
 /// Longest wait for in-flight calls at shutdown.
@@ -39,12 +40,23 @@ pub struct UpArgs {
     /// a Python installation of the `onnxruntime` package, and `engine: auto` falls back to tract.
     #[arg(long, env = "ORT_DYLIB_PATH")]
     pub onnxruntime: Option<PathBuf>,
+    /// How long a call to a function at zero replicas is held while the function wakes; past it, 504.
+    #[arg(long, default_value = "60s")]
+    pub activation_timeout: String,
+    /// How often the autoscaler samples load and decides (Knative's tick-interval).
+    #[arg(long, default_value = "1s")]
+    pub autoscale_interval: String,
 }
 
 /// Runs `sedge up` until a shutdown signal.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let max_body = sedge_core::quantity::parse_memory(&args.max_body).context("--max-body")? as usize;
     let upstream_timeout = sedge_core::duration::parse(&args.upstream_timeout).context("--upstream-timeout")?;
+    let activation_timeout = sedge_core::duration::parse(&args.activation_timeout).context("--activation-timeout")?;
+    let autoscale_interval = sedge_core::duration::parse(&args.autoscale_interval).context("--autoscale-interval")?;
+    if autoscale_interval.is_zero() {
+        anyhow::bail!("--autoscale-interval must be longer than 0s");
+    }
     let state = absolute(&args.state)?;
     std::fs::create_dir_all(state.join("logs")).with_context(|| format!("creating {}", state.display()))?;
     init_logging(&state)?;
@@ -57,7 +69,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let db = args.db.clone().unwrap_or_else(|| format!("sqlite://{}", state.join("sedge.db").display()));
     let store = sedge_store::open(&db).await.with_context(|| format!("opening the store {db}"))?;
-    let provider: Arc<dyn Provider> = Arc::new(LocalProvider::new(state.clone()));
+    let local = LocalProvider::new(state.clone()).with_activation_timeout(activation_timeout);
+    tracing::info!(resources = %local.resources(), "replica limits and readings");
+    let provider: Arc<dyn Provider> = Arc::new(local);
     let version = VersionInfo { commit_message: None, sha: String::new(), release: env!("CARGO_PKG_VERSION").into() };
     let config = GatewayConfig { credentials, max_body, upstream_timeout, version };
     let gateway = Gateway::new(store.clone(), provider.clone(), config);
@@ -77,6 +91,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let flusher = tokio::spawn(sedge_gateway::counts::flush_loop(gateway.counts.clone(), store.clone(), async {
         let _ = flush_stop.await;
     }));
+    let autoscaler = tokio::spawn(Autoscaler::new(provider.clone()).run(
+        Arc::new(TokioClock::default()),
+        autoscale_interval,
+        shutdown.clone(),
+    ));
     let restorer = {
         let gateway = gateway.clone();
         tokio::spawn(async move {
@@ -91,6 +110,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     tracing::info!(signal, "shutting down: draining in-flight calls");
     shutdown.cancel();
     restorer.abort();
+    let _ = autoscaler.await;
     match tokio::time::timeout(DRAIN_LIMIT, server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),

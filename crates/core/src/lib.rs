@@ -6,11 +6,13 @@
 //!
 //! # Layout
 //! - [`name`]: DNS-1123 function, namespace and secret names; `name.namespace` addressing.
-//! - [`autoscale`]: pure autoscaling deciders (OpenFaaS Pro's policy so far).
+//! - [`autoscale`]: pure autoscaling deciders (OpenFaaS Pro's policy, Knative's KPA, HPA on CPU) and
+//!   [`autoscale::Scaling`], the choice between them.
 //! - [`duration`]: Go-style duration strings (`1m05s`, `500ms`) and plain seconds, as OpenFaaS accepts them.
 //! - [`quantity`]: Kubernetes resource quantities (`128Mi`, `100m`).
 //! - [`bundle`]: the manifest of a function bundle built by `sedge build`.
 //! - [`api`]: the OpenFaaS gateway's JSON wire types (`FunctionDeployment`, `FunctionStatus`, …).
+//! - [`knative_service`]: Knative Services (`serving.knative.dev/v1`) into deployments, with warnings.
 //! - [`manifest`]: sedge's own YAML (`kind: ModelFunction`) into deployments.
 //! - [`model`]: [`model::ModelSpec`], a model function's model, engine, batching and pre/post-processing.
 //! - [`spec`]: [`FunctionSpec`], the validated function every other crate works with, and its watchdog settings.
@@ -22,6 +24,7 @@ pub mod autoscale;
 pub mod bundle;
 pub mod duration;
 pub mod error;
+pub mod knative_service;
 pub mod manifest;
 pub mod model;
 pub mod name;

@@ -2,12 +2,15 @@
 //!
 //! Watchdog settings travel as environment variables, as they do for OpenFaaS users (`fprocess`, `mode`,
 //! `read_timeout`, `write_timeout`, `exec_timeout`, `max_inflight`, `combine_output`, `content_type`); scaling
-//! settings as `com.openfaas.scale.*` labels. They are read and checked here once, so the runtime never parses.
+//! settings as `com.openfaas.scale.*` labels or `autoscaling.knative.dev/*` annotations (see [`Scaling`]). They
+//! are read and checked here once, so the runtime never parses.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::api::{FunctionDeployment, FunctionResources};
+use crate::autoscale::Scaling;
+use crate::autoscale::scaling::{ScalingInput, is_knative};
 use crate::model::ModelSpec;
 use crate::name::{QualifiedName, validate_secret_name};
 use crate::{SpecError, duration, quantity};
@@ -18,6 +21,10 @@ pub const MODE_LABEL: &str = "com.sedge.mode";
 pub const SCALE_MIN_LABEL: &str = "com.openfaas.scale.min";
 /// Label with the maximum replica count.
 pub const SCALE_MAX_LABEL: &str = "com.openfaas.scale.max";
+/// Label with the number of calls that may wait per function when every replica is at `max_inflight`.
+pub const QUEUE_LABEL: &str = "com.sedge.queue";
+/// The largest value of [`QUEUE_LABEL`].
+pub const MAX_QUEUE: u32 = 100_000;
 /// Annotation naming the HTTP path that must answer 2xx before an http-mode replica is ready.
 pub const READY_PATH_ANNOTATION: &str = "com.openfaas.ready.http.path";
 
@@ -69,10 +76,22 @@ pub struct FunctionSpec {
     pub content_type: Option<String>,
     /// Http mode: the path that must answer 2xx before a replica takes traffic; `None` = TCP connect.
     pub ready_path: Option<String>,
-    /// Replicas at deploy time (`com.openfaas.scale.min`, default 1).
+    /// Replicas at deploy time (`com.openfaas.scale.min`, default 1), raised to the autoscaling policy's
+    /// minimum (`autoscaling.knative.dev/min-scale`) when that is higher.
     pub min_replicas: u32,
-    /// Upper bound for replicas (`com.openfaas.scale.max`).
+    /// Upper bound for replicas (`com.openfaas.scale.max`, else the autoscaling policy's bound, e.g.
+    /// `autoscaling.knative.dev/max-scale`).
     pub max_replicas: Option<u32>,
+    /// How replicas are chosen: [`Scaling::Static`] (as the user sets them), OpenFaaS Pro's policy (any of
+    /// [`crate::autoscale::scaling::OPENFAAS_LABELS`]), or Knative's KPA / HPA (any `autoscaling.knative.dev/*`
+    /// annotation, or a converted Knative Service). For KPA, `containerConcurrency` is `max_inflight` (0 when
+    /// unset).
+    pub scaling: Scaling,
+    /// How many calls may wait for a slot when every replica is at its `max_inflight` limit (label
+    /// `com.sedge.queue`, 0..=100000). Default 0 for OpenFaaS-style functions (the watchdog answers 429 at once);
+    /// for Knative functions `10 × containerConcurrency` (queue-proxy's queue depth), or 0 when concurrency is
+    /// unlimited.
+    pub queue: u32,
     /// Memory limit in bytes.
     pub memory_limit: Option<u64>,
     /// CPU limit in millicores.
@@ -164,23 +183,51 @@ impl TryFrom<FunctionDeployment> for FunctionSpec {
             }
         };
 
+        let (memory_limit, cpu_limit) = check_resources(d.limits.as_ref(), "limits")?;
+        let (_, cpu_request) = check_resources(d.requests.as_ref(), "requests")?;
+        let container_concurrency = max_inflight.unwrap_or(0);
+        let scaling = Scaling::choose(ScalingInput {
+            labels: &labels,
+            annotations: &annotations,
+            container_concurrency,
+            cpu_request_millicores: cpu_request.or(cpu_limit),
+        })?;
+
         let scale_label = |key: &str| -> Result<Option<u32>, SpecError> {
             labels.get(key).map(|v| parse_number::<u32>(v, &format!("labels.{key}"))).transpose()
         };
-        let min_replicas = scale_label(SCALE_MIN_LABEL)?.unwrap_or(1);
-        let max_replicas = scale_label(SCALE_MAX_LABEL)?;
+        let min_replicas = scale_label(SCALE_MIN_LABEL)?.unwrap_or(1).max(scaling.min().unwrap_or(0));
+        let max_label = scale_label(SCALE_MAX_LABEL)?;
+        let max_replicas = max_label.or(scaling.max());
         if let Some(max) = max_replicas.filter(|max| *max < min_replicas) {
+            let path = match max_label {
+                Some(_) => format!("labels.{SCALE_MAX_LABEL}"),
+                None => "annotations.autoscaling.knative.dev/max-scale".to_string(),
+            };
             return Err(SpecError::new(
-                format!("labels.{SCALE_MAX_LABEL}"),
-                format!("{max} is below {SCALE_MIN_LABEL} ({min_replicas})"),
+                path,
+                format!(
+                    "{max} is below the minimum replica count ({min_replicas}, from {SCALE_MIN_LABEL} or min-scale)"
+                ),
             ));
         }
+        let queue = match labels.get(QUEUE_LABEL) {
+            Some(v) => {
+                let path = format!("labels.{QUEUE_LABEL}");
+                parse_number::<u32>(v, &path)
+                    .ok()
+                    .filter(|q| *q <= MAX_QUEUE)
+                    .ok_or_else(|| SpecError::new(path, format!("{v:?} is not a whole number in [0, {MAX_QUEUE}]")))?
+            }
+            None if scaling.is_knative() || is_knative(&annotations) => {
+                container_concurrency.saturating_mul(10).min(MAX_QUEUE)
+            }
+            None => 0,
+        };
 
         for (i, secret) in d.secrets.iter().flatten().enumerate() {
             validate_secret_name(secret).map_err(|e| SpecError::new(format!("secrets[{i}]"), e.message))?;
         }
-        let (memory_limit, cpu_limit) = check_resources(d.limits.as_ref(), "limits")?;
-        check_resources(d.requests.as_ref(), "requests")?;
         let model = ModelSpec::from_annotations(&annotations)?;
 
         Ok(Self {
@@ -195,6 +242,8 @@ impl TryFrom<FunctionDeployment> for FunctionSpec {
             ready_path,
             min_replicas,
             max_replicas,
+            scaling,
+            queue,
             memory_limit,
             cpu_limit,
             model,
@@ -300,6 +349,69 @@ mod tests {
         let mut d = deployment(&[]);
         d.labels = Some([(SCALE_MIN_LABEL.to_string(), "two".to_string())].into());
         assert_eq!(FunctionSpec::try_from(d).unwrap_err().path, "labels.com.openfaas.scale.min");
+    }
+
+    fn labelled(labels: &[(&str, &str)], annotations: &[(&str, &str)], env: &[(&str, &str)]) -> FunctionDeployment {
+        let map = |pairs: &[(&str, &str)]| Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        FunctionDeployment { labels: map(labels), annotations: map(annotations), ..deployment(env) }
+    }
+
+    #[test]
+    fn scaling_and_queue_are_chosen() {
+        let spec = FunctionSpec::try_from(deployment(&[])).unwrap();
+        assert_eq!((spec.scaling.clone(), spec.queue), (Scaling::Static, 0));
+        let spec =
+            FunctionSpec::try_from(labelled(&[("com.openfaas.scale.type", "capacity")], &[], &[("max_inflight", "4")]))
+                .unwrap();
+        assert!(matches!(spec.scaling, Scaling::OpenFaas(_)));
+        assert_eq!(spec.queue, 0, "OpenFaaS functions answer 429 at once");
+        let spec = FunctionSpec::try_from(labelled(
+            &[],
+            &[("autoscaling.knative.dev/min-scale", "2"), ("autoscaling.knative.dev/max-scale", "5")],
+            &[("max_inflight", "4")],
+        ))
+        .unwrap();
+        let Scaling::Knative(kpa) = &spec.scaling else { panic!("{:?}", spec.scaling) };
+        assert_eq!(kpa.total, 4.0, "containerConcurrency is max_inflight");
+        assert_eq!((spec.queue, spec.min_replicas, spec.max_replicas), (40, 2, Some(5)), "10 × containerConcurrency");
+        let spec = FunctionSpec::try_from(labelled(&[], &[("autoscaling.knative.dev/window", "10s")], &[])).unwrap();
+        assert_eq!(spec.queue, 0, "unlimited concurrency: no queue");
+        let spec =
+            FunctionSpec::try_from(labelled(&[(QUEUE_LABEL, "7")], &[("autoscaling.knative.dev/window", "10s")], &[]))
+                .unwrap();
+        assert_eq!(spec.queue, 7);
+        let mut d = labelled(&[], &[("autoscaling.knative.dev/class", "hpa.autoscaling.knative.dev")], &[]);
+        d.requests = Some(FunctionResources { cpu: Some("250m".into()), ..Default::default() });
+        let Scaling::Hpa(hpa) = FunctionSpec::try_from(d).unwrap().scaling else { panic!() };
+        assert_eq!(hpa.request_millicores, 250.0);
+        let mut d = labelled(&[], &[("autoscaling.knative.dev/class", "hpa.autoscaling.knative.dev")], &[]);
+        d.limits = Some(FunctionResources { cpu: Some("0.5".into()), ..Default::default() });
+        let Scaling::Hpa(hpa) = FunctionSpec::try_from(d).unwrap().scaling else { panic!() };
+        assert_eq!(hpa.request_millicores, 500.0, "limits.cpu when no request");
+    }
+
+    #[test]
+    fn bad_scaling_settings_are_named() {
+        for (labels, annotations, path) in [
+            (vec![("com.openfaas.scale.target", "-3")], vec![], "labels.com.openfaas.scale.target"),
+            (vec![("com.openfaas.scale.zero-duration", "5 apples")], vec![], "labels.com.openfaas.scale.zero-duration"),
+            (vec![(SCALE_MIN_LABEL, "3"), (SCALE_MAX_LABEL, "2")], vec![], "labels.com.openfaas.scale.max"),
+            (vec![(QUEUE_LABEL, "100001")], vec![], "labels.com.sedge.queue"),
+            (vec![(QUEUE_LABEL, "-1")], vec![], "labels.com.sedge.queue"),
+            (vec![], vec![("autoscaling.knative.dev/metric", "gpu")], "annotations.autoscaling.knative.dev/metric"),
+            (vec![], vec![("autoscaling.knative.dev/class", "x")], "annotations.autoscaling.knative.dev/class"),
+            (vec![], vec![("autoscaling.knative.dev/class", "hpa.autoscaling.knative.dev")], "requests.cpu"),
+            (
+                vec![(SCALE_MIN_LABEL, "4")],
+                vec![("autoscaling.knative.dev/max-scale", "2")],
+                "annotations.autoscaling.knative.dev/max-scale",
+            ),
+        ] {
+            let e = FunctionSpec::try_from(labelled(&labels, &annotations, &[])).expect_err(path);
+            assert_eq!(e.path, path, "{e}");
+        }
+        let e = FunctionSpec::try_from(labelled(&[(QUEUE_LABEL, "x")], &[], &[])).unwrap_err();
+        assert!(e.message.contains("[0, 100000]"), "{e}");
     }
 
     #[test]

@@ -85,7 +85,8 @@ impl ApiError {
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Invoke(e) => match e {
                 InvokeError::NoReplicas { .. } => StatusCode::SERVICE_UNAVAILABLE,
-                InvokeError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
+                InvokeError::Overloaded { .. } | InvokeError::HoldFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+                InvokeError::ActivationTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
                 InvokeError::ExecTimeout { mode: Mode::Fork } => StatusCode::REQUEST_TIMEOUT,
                 InvokeError::ExecTimeout { mode: Mode::Http } => StatusCode::GATEWAY_TIMEOUT,
                 InvokeError::NoResponse { .. } | InvokeError::Unreachable { .. } => StatusCode::BAD_GATEWAY,

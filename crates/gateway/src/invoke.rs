@@ -1,6 +1,7 @@
 //! `/function/{name}[/{path}]`, any method: reads the body within `read_timeout` and `--max-body`, sets the
-//! call's deadlines, hands it to the function's router, and stamps `X-Call-Id`, `X-Start-Time` and
-//! `X-Duration-Seconds` on whatever comes back (errors included).
+//! call's deadlines, hands it to the function's router, and stamps `X-Call-Id`, `X-Start-Time`,
+//! `X-Duration-Seconds` and `X-Sedge-Cold-Start` on whatever comes back (errors included); a call that waited
+//! for a replica to start also gets `X-Sedge-Cold-Start-Ms` and is counted in the cold-start metrics.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use http::{HeaderName, HeaderValue};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sedge_core::QualifiedName;
 use sedge_runtime::local::http::strip_hop_by_hop;
-use sedge_runtime::{Call, Deadlines};
+use sedge_runtime::{Call, ColdStart, Deadlines};
 use tokio::time::Instant;
 
 use crate::Gateway;
@@ -23,6 +24,8 @@ static X_CALL_ID: HeaderName = HeaderName::from_static("x-call-id");
 static X_START_TIME: HeaderName = HeaderName::from_static("x-start-time");
 static X_DURATION: HeaderName = HeaderName::from_static("x-duration-seconds");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_COLD_START: HeaderName = HeaderName::from_static("x-sedge-cold-start");
+static X_COLD_START_MS: HeaderName = HeaderName::from_static("x-sedge-cold-start-ms");
 
 /// `/function/{name}` and `/function/{name}/`.
 pub async fn invoke_root(
@@ -62,13 +65,22 @@ async fn handle(gw: Arc<Gateway>, name: String, path: String, peer: SocketAddr, 
     };
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     let took = arrival.elapsed();
+    let cold = response.extensions().get::<ColdStart>().and_then(|c| c.0);
     if let Some(label) = label {
         gw.metrics.call_finished(&label, response.status().as_u16(), took.as_secs_f64());
+        if let Some(waited) = cold {
+            gw.metrics.cold_start(&label, waited.as_secs_f64());
+        }
     }
     let headers = response.headers_mut();
     headers.insert(X_CALL_ID.clone(), call_id);
     headers.insert(X_START_TIME.clone(), start_time);
     headers.insert(X_DURATION.clone(), duration_header(took));
+    headers.insert(X_COLD_START.clone(), HeaderValue::from_static(if cold.is_some() { "true" } else { "false" }));
+    if let Some(waited) = cold {
+        let ms = HeaderValue::from_str(&format!("{:.3}", waited.as_secs_f64() * 1e3)).expect("digits are ASCII");
+        headers.insert(X_COLD_START_MS.clone(), ms);
+    }
     response
 }
 

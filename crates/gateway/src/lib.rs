@@ -105,6 +105,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/system/logs", get(api::logs::logs))
         .route("/system/info", get(api::info::info))
         .route("/system/namespaces", get(api::info::namespaces))
+        .route("/apis/serving.knative.dev/v1/namespaces/{namespace}/services", post(api::knative::create))
+        .route(
+            "/apis/serving.knative.dev/v1/namespaces/{namespace}/services/{name}",
+            get(api::knative::get_one).put(api::knative::replace).delete(api::knative::delete),
+        )
         .route_layer(axum::middleware::from_fn_with_state(gateway.config.credentials.clone(), auth::require));
     Router::new()
         .merge(system)

@@ -8,6 +8,12 @@
 //! - `gateway_service_count{function_name}` and `sedge_replicas{function_name,state}`: read from the provider
 //!   at scrape time.
 //! - `sedge_log_lines_dropped`: log lines the file writer could not keep up with.
+//! - `sedge_cold_starts_total{function_name}` (counter) and `sedge_cold_start_seconds{function_name}`
+//!   (histogram): calls that waited for a replica to start, and how long.
+//! - `sedge_replica_cpu_millicores{function_name,replica}`, `sedge_replica_memory_bytes{function_name,replica}`,
+//!   `sedge_oom_kills{function_name}` (gauge: a count since the function started) and
+//!   `sedge_prebake_memory_bytes{function_name}` (what a fork server costs): read from the provider at scrape
+//!   time.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -42,6 +48,15 @@ pub struct ReplicaLabels {
     pub state: String,
 }
 
+/// Labels of per-replica gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReplicaIdLabels {
+    /// `name.namespace`.
+    pub function_name: String,
+    /// Instance name.
+    pub replica: String,
+}
+
 /// One function's per-call metric handles, resolved once so a call does one map lookup and no allocation.
 #[derive(Clone, Default)]
 struct CallHandles {
@@ -59,6 +74,17 @@ pub struct Metrics {
     service_count: Family<FunctionLabels, Gauge>,
     replicas: Family<ReplicaLabels, Gauge>,
     log_lines_dropped: Gauge,
+    cold_starts: Family<FunctionLabels, Counter>,
+    cold_start_seconds: Family<FunctionLabels, Histogram>,
+    replica_cpu: Family<ReplicaIdLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    replica_memory: Family<ReplicaIdLabels, Gauge>,
+    oom_kills: Family<FunctionLabels, Gauge>,
+    prebake_memory: Family<FunctionLabels, Gauge>,
+}
+
+/// 1 ms to ~65 s: a fork-mode wake-up takes well under a millisecond, a Python interpreter start a second.
+fn cold_start_buckets() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 17))
 }
 
 fn go_default_buckets() -> Histogram {
@@ -86,7 +112,38 @@ impl Metrics {
             "Replica log lines not written to the log files because the writer fell behind",
             log_lines_dropped.clone(),
         );
+        let cold_starts = Family::<FunctionLabels, Counter>::default();
+        let cold_start_seconds =
+            Family::<FunctionLabels, Histogram>::new_with_constructor(cold_start_buckets as fn() -> Histogram);
+        registry.register("sedge_cold_starts", "Calls that waited for a replica to start", cold_starts.clone());
+        registry.register(
+            "sedge_cold_start_seconds",
+            "How long calls waited for a replica to start",
+            cold_start_seconds.clone(),
+        );
+        let replica_cpu = Family::<ReplicaIdLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let replica_memory = Family::<ReplicaIdLabels, Gauge>::default();
+        let oom_kills = Family::<FunctionLabels, Gauge>::default();
+        let prebake_memory = Family::<FunctionLabels, Gauge>::default();
+        registry.register("sedge_replica_cpu_millicores", "CPU per replica (1000 = one core)", replica_cpu.clone());
+        registry.register("sedge_replica_memory_bytes", "Working-set memory per replica", replica_memory.clone());
+        registry.register(
+            "sedge_oom_kills",
+            "Replica processes killed for exceeding the memory limit",
+            oom_kills.clone(),
+        );
+        registry.register(
+            "sedge_prebake_memory_bytes",
+            "Resident memory of a function's Python fork server",
+            prebake_memory.clone(),
+        );
         Self {
+            replica_cpu,
+            replica_memory,
+            oom_kills,
+            prebake_memory,
+            cold_starts,
+            cold_start_seconds,
             handles: Default::default(),
             registry,
             invocations,
@@ -128,6 +185,13 @@ impl Metrics {
         }
     }
 
+    /// Counts a cold start that made a call wait `seconds`.
+    pub fn cold_start(&self, function: &str, seconds: f64) {
+        let labels = FunctionLabels { function_name: function.to_string() };
+        self.cold_starts.get_or_create(&labels).inc();
+        self.cold_start_seconds.get_or_create(&labels).observe(seconds);
+    }
+
     /// Forgets a removed function's cached handles (its series stay until restart, as in Prometheus clients).
     pub fn forget(&self, function: &str) {
         self.handles.write().unwrap_or_else(|p| p.into_inner()).remove(function);
@@ -150,6 +214,10 @@ impl Metrics {
     pub fn render(&self, provider: &dyn Provider) -> String {
         self.service_count.clear();
         self.replicas.clear();
+        self.replica_cpu.clear();
+        self.replica_memory.clear();
+        self.oom_kills.clear();
+        self.prebake_memory.clear();
         for name in provider.functions() {
             let Some(counts) = provider.replicas(&name) else { continue };
             let function_name = name.to_string();
@@ -159,6 +227,17 @@ impl Metrics {
             for (state, n) in counts.by_state {
                 let labels = ReplicaLabels { function_name: function_name.clone(), state: state.as_str().to_string() };
                 self.replicas.get_or_create(&labels).set(i64::from(n));
+            }
+            let Some(load) = provider.load(&name) else { continue };
+            for r in &load.replica_usage {
+                let labels = ReplicaIdLabels { function_name: function_name.clone(), replica: r.id.clone() };
+                self.replica_cpu.get_or_create(&labels).set(r.cpu_millicores);
+                self.replica_memory.get_or_create(&labels).set(i64::try_from(r.memory_bytes).unwrap_or(i64::MAX));
+            }
+            let labels = FunctionLabels { function_name: function_name.clone() };
+            self.oom_kills.get_or_create(&labels).set(i64::try_from(load.oom_kills).unwrap_or(i64::MAX));
+            if let Some(bytes) = load.prebake_memory_bytes {
+                self.prebake_memory.get_or_create(&labels).set(i64::try_from(bytes).unwrap_or(i64::MAX));
             }
         }
         self.log_lines_dropped.set(i64::try_from(provider.logs().dropped()).unwrap_or(i64::MAX));

@@ -71,7 +71,25 @@ pub enum InvokeError {
         /// `name.namespace`.
         function: String,
     },
-    /// Every replica is at its `max_inflight` limit.
+    /// The function did not become ready within the activation timeout while the call was held.
+    #[error(
+        "function {function} did not become ready within {after:?} (--activation-timeout); the call was held and not run"
+    )]
+    ActivationTimeout {
+        /// `name.namespace`.
+        function: String,
+        /// The activation timeout.
+        after: Duration,
+    },
+    /// The function is waking and already holds the most calls sedge holds for one function.
+    #[error("function {function} is starting and already holds {held} calls: retry later")]
+    HoldFull {
+        /// `name.namespace`.
+        function: String,
+        /// The hold limit.
+        held: usize,
+    },
+    /// Every replica is at its `max_inflight` limit (and the function's queue, if any, is full).
     #[error("Concurrent request limit exceeded. Max concurrent requests: {limit}")]
     Overloaded {
         /// The per-replica limit.
@@ -116,6 +134,11 @@ pub enum InvokeError {
         reason: String,
     },
 }
+
+/// Response extension set by routers: `Some(wait)` when the call waited for a replica to start (a cold start),
+/// `None` when a replica was ready. The gateway turns it into `X-Sedge-Cold-Start` headers and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColdStart(pub Option<Duration>);
 
 /// Something that answers calls: a function's router over its replicas.
 #[async_trait]

@@ -5,19 +5,23 @@
 //! beside it later without touching the gateway.
 //!
 //! # Layout
+//! - [`autoscaler`]: the loop that applies the pure deciders of `sedge_core::autoscale` through the provider.
 //! - [`provider`]: the [`Provider`] trait, replica states and counts.
 //! - [`invoke`]: [`Call`], [`Deadlines`], [`InvokeError`], the [`Invoke`] trait.
 //! - [`local`]: the local provider (fork and http modes, supervision, secrets).
 //! - [`logs`]: captured replica output, per function.
+//! - [`stats`]: per-function call counters (load for the autoscaler, cold starts).
 //! - [`bundle`], [`build`], [`templates`]: function bundles made from handler folders (`sedge build`).
 
+pub mod autoscaler;
 pub mod build;
 pub mod bundle;
 pub mod invoke;
 pub mod local;
 pub mod logs;
 pub mod provider;
+pub mod stats;
 pub mod templates;
 
-pub use invoke::{Call, Deadlines, Invoke, InvokeError, ResponseBody};
-pub use provider::{Provider, ProviderError, ReplicaCounts, ReplicaState};
+pub use invoke::{Call, ColdStart, Deadlines, Invoke, InvokeError, ResponseBody};
+pub use provider::{FunctionLoad, Provider, ProviderError, ReplicaCounts, ReplicaState, ReplicaUsage, Usage};

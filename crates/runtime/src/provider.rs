@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sedge_core::autoscale::Scaling;
 use sedge_core::{FunctionSpec, QualifiedName};
 
 use prometheus_client::registry::Registry;
@@ -10,6 +11,7 @@ use prometheus_client::registry::Registry;
 use crate::invoke::Invoke;
 use crate::local::model::ModelFunction;
 use crate::logs::LogHub;
+use crate::stats::StatsSnapshot;
 
 /// The lifecycle state of one replica.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +57,45 @@ impl ReplicaCounts {
     }
 }
 
+/// Resources used by a function's replicas together, as last sampled.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    /// CPU in millicores (1000 = one core), over the last sampling interval.
+    pub cpu_millicores: f64,
+    /// Working-set memory in bytes.
+    pub memory_bytes: u64,
+}
+
+/// One replica's latest resource reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaUsage {
+    /// Instance name.
+    pub id: String,
+    /// CPU in millicores over the last sampling interval.
+    pub cpu_millicores: f64,
+    /// Working-set memory in bytes.
+    pub memory_bytes: u64,
+}
+
+/// One function as the autoscaler sees it at one moment.
+#[derive(Debug, Clone)]
+pub struct FunctionLoad {
+    /// Its scaling policy.
+    pub scaling: Scaling,
+    /// Call counters.
+    pub calls: StatsSnapshot,
+    /// Replica counts.
+    pub replicas: ReplicaCounts,
+    /// Resource usage of all replicas together, when sampled.
+    pub usage: Option<Usage>,
+    /// Per-replica readings.
+    pub replica_usage: Vec<ReplicaUsage>,
+    /// Replica processes killed for exceeding the memory limit.
+    pub oom_kills: u64,
+    /// Resident memory of the function's fork server (prebaked Python), kept while it is at zero too.
+    pub prebake_memory_bytes: Option<u64>,
+}
+
 /// Why the provider refused or failed an operation.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -93,6 +134,9 @@ pub trait Provider: Send + Sync {
     fn target(&self, name: &QualifiedName) -> Option<Arc<dyn Invoke>>;
     /// Names of all functions.
     fn functions(&self) -> Vec<QualifiedName>;
+    /// What the autoscaler and `describe` read about a function now: its scaling policy, call counters,
+    /// replicas and resource usage.
+    fn load(&self, name: &QualifiedName) -> Option<FunctionLoad>;
     /// The model function `name`, for the `/v2` routes; `None` when it is not one (or does not exist).
     fn model(&self, name: &QualifiedName) -> Option<Arc<ModelFunction>> {
         let _ = name;

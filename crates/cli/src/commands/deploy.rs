@@ -1,5 +1,7 @@
 //! `sedge deploy`: deploys the functions of a stack file through the gateway, as faas-cli does, or the model
-//! functions of a sedge YAML file (`apiVersion: sedge.dev/v1`, `kind: ModelFunction`).
+//! functions of a sedge YAML file (`apiVersion: sedge.dev/v1`, `kind: ModelFunction`), or the Knative Services
+//! of a Knative file (`apiVersion: serving.knative.dev/v1`, `kind: Service`; ignored fields are printed to stderr
+//! as `Warning: <path>: <what is ignored>`).
 //!
 //! Model files (`com.sedge.model`, `spec.model`) and labels files named by relative paths are resolved against
 //! the file's folder and sent as absolute paths: the gateway reads them on its own machine.
@@ -34,6 +36,9 @@ pub struct DeployArgs {
 /// Runs `sedge deploy`.
 pub async fn run(args: DeployArgs) -> Result<()> {
     let (path, text) = args.stack.read()?;
+    if sedge_core::knative_service::is_knative_yaml(&text) {
+        return deploy_knative(&args, &path, &text).await;
+    }
     if sedge_core::manifest::is_sedge_yaml(&text) {
         return deploy_manifest(&args, &path, &text).await;
     }
@@ -92,6 +97,36 @@ async fn deploy_manifest(args: &DeployArgs, path: &Path, text: &str) -> Result<(
             Err(e) => {
                 eprintln!("Error: {e:#}");
                 failed.push(doc.name);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{} function(s) failed to deploy: {}", failed.len(), failed.join(", "));
+    }
+    Ok(())
+}
+
+/// Deploys every Knative Service of a Knative file, printing what each ignores.
+async fn deploy_knative(args: &DeployArgs, path: &Path, text: &str) -> Result<()> {
+    let services = sedge_core::knative_service::parse(text)
+        .with_context(|| format!("{} is not a Knative Service file sedge can deploy", path.display()))?;
+    let client = args.gateway.client(None)?;
+    let mut failed = Vec::new();
+    for service in services.into_iter().filter(|s| selected(args.filter.as_deref(), &s.deployment.service)) {
+        let d = &service.deployment;
+        for warning in &service.warnings {
+            eprintln!("Warning: {warning}");
+        }
+        println!("Deploying: {}.", d.service);
+        let address = match &d.namespace {
+            Some(ns) => format!("{}.{ns}", d.service),
+            None => d.service.clone(),
+        };
+        match client.deploy(d).await {
+            Ok(status) => println!("\nDeployed. {status}.\nURL: {}/function/{address}\n", client.base()),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                failed.push(d.service.clone());
             }
         }
     }

@@ -7,7 +7,13 @@
 //! `floor(ready / max_down)`); panic mode starts when `ceil(panic / target) / ready ≥ threshold` and ends after
 //! a stable window without that, never lowering the count meanwhile; `scale-down-delay` holds the highest
 //! recent decision; the result is bounded by `[min, max]` and lifted to `activation-scale` when non-zero.
-//! Scale to zero (no load for a stable window, then the grace period) is the caller's (activator's) part.
+//!
+//! Scale to zero (kpa/scaler.go `handleScaleToZero`): a decision of 0 (min-scale 0, no load in the stable
+//! window) is held at 1 until the load has been zero for the stable window, `scale-to-zero-grace-period`
+//! (30 s) has passed since the last non-zero decision, and `scale-to-zero-pod-retention-period` since the last
+//! non-zero load. Before the first observation the decider counts from its first decision, so an idle new
+//! revision goes to zero after the stable window plus the grace period. `initial-scale` is read here for the
+//! loop that creates the revision; the decider does not use it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -15,7 +21,28 @@ use std::time::Duration;
 use crate::spec::parse_number;
 use crate::{SpecError, duration};
 
-const PREFIX: &str = "autoscaling.knative.dev/";
+/// The prefix of Knative's autoscaling annotations.
+pub const PREFIX: &str = "autoscaling.knative.dev/";
+
+/// The value of `autoscaling.knative.dev/{key}` (or its legacy camelCase alias, e.g. `minScale`), trimmed, with
+/// the path to name in errors (`annotations.autoscaling.knative.dev/{key}`).
+pub(crate) fn annotation<'a>(annotations: &'a BTreeMap<String, String>, key: &str) -> Option<(String, &'a str)> {
+    let legacy = match key {
+        "min-scale" => "minScale",
+        "max-scale" => "maxScale",
+        "initial-scale" => "initialScale",
+        "scale-down-delay" => "scaleDownDelay",
+        "scale-to-zero-pod-retention-period" => "scaleToZeroPodRetentionPeriod",
+        "target-utilization-percentage" => "targetUtilizationPercentage",
+        "panic-window-percentage" => "panicWindowPercentage",
+        "panic-threshold-percentage" => "panicThresholdPercentage",
+        "target-burst-capacity" => "targetBurstCapacity",
+        _ => key,
+    };
+    [key, legacy]
+        .into_iter()
+        .find_map(|k| annotations.get(&format!("{PREFIX}{k}")).map(|v| (format!("annotations.{PREFIX}{k}"), v.trim())))
+}
 
 /// The load metric KPA scales on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +80,14 @@ pub struct KpaConfig {
     pub activation_scale: u32,
     /// Hold the highest decision this long before scaling down (0).
     pub scale_down_delay: Duration,
+    /// Replicas when the revision is created (`initial-scale`, default 1; 0 allowed).
+    pub initial_scale: u32,
+    /// How long after the last non-zero decision before going to zero (`config-autoscaler`'s
+    /// `scale-to-zero-grace-period`, 30 s; not an annotation).
+    pub scale_to_zero_grace: Duration,
+    /// How long after the last non-zero load before going to zero (`scale-to-zero-pod-retention-period`,
+    /// default 0, at most 1h).
+    pub scale_to_zero_retention: Duration,
 }
 
 impl KpaConfig {
@@ -61,13 +96,12 @@ impl KpaConfig {
         annotations: &BTreeMap<String, String>,
         container_concurrency: u32,
     ) -> Result<Self, SpecError> {
-        let get = |key: &str| {
-            annotations.get(&format!("{PREFIX}{key}")).map(|v| (format!("annotations.{PREFIX}{key}"), v.trim()))
-        };
+        let get = |key: &str| annotation(annotations, key);
         let number = |key: &str, lo: f64, hi: f64| -> Result<Option<f64>, SpecError> {
             let Some((path, v)) = get(key) else { return Ok(None) };
             match v.parse::<f64>() {
                 Ok(n) if n >= lo && n <= hi => Ok(Some(n)),
+                _ if hi == f64::MAX => Err(SpecError::new(path, format!("{v:?} is not a number ≥ {lo}"))),
                 _ => Err(SpecError::new(path, format!("{v:?} is not a number in [{lo}, {hi}]"))),
             }
         };
@@ -75,7 +109,12 @@ impl KpaConfig {
             None | Some((_, "concurrency")) => Metric::Concurrency,
             Some((_, "rps")) => Metric::Rps,
             Some((path, v)) => {
-                return Err(SpecError::new(path, format!("{v:?} is not a KPA metric: use concurrency or rps")));
+                return Err(SpecError::new(
+                    path,
+                    format!(
+                        "{v:?} is not a KPA metric: use concurrency or rps (cpu needs the class hpa.autoscaling.knative.dev)"
+                    ),
+                ));
             }
         };
         let default_total = match metric {
@@ -122,6 +161,14 @@ impl KpaConfig {
             max: count("max-scale")?.unwrap_or(0),
             activation_scale: count("activation-scale")?.unwrap_or(1).max(1),
             scale_down_delay: window("scale-down-delay", Duration::ZERO, Duration::ZERO, Duration::from_secs(3600))?,
+            initial_scale: count("initial-scale")?.unwrap_or(1),
+            scale_to_zero_grace: Duration::from_secs(30),
+            scale_to_zero_retention: window(
+                "scale-to-zero-pod-retention-period",
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::from_secs(3600),
+            )?,
         };
         if config.max != 0 && config.max < config.min {
             return Err(SpecError::new(
@@ -152,11 +199,20 @@ pub struct Kpa {
     panic_since: Option<Duration>,
     max_panic_pods: u32,
     recent: VecDeque<(Duration, u32)>,
+    /// The first decision's time: idleness counts from here until a load is seen.
+    started: Option<Duration>,
+    /// The last sample with a non-zero load.
+    last_load: Option<Duration>,
+    /// The last non-zero decision (before bounds and the hold at 1).
+    last_nonzero: Option<Duration>,
 }
 
 impl Kpa {
     /// Records one sample of revision-wide load (concurrency or rps) taken at `now`.
     pub fn observe(&mut self, now: Duration, load: f64) {
+        if load > 0.0 && self.last_load.is_none_or(|at| at < now) {
+            self.last_load = Some(now);
+        }
         let second = now.as_secs();
         match self.buckets.back_mut() {
             Some((s, sum, n)) if *s == second => {
@@ -177,6 +233,7 @@ impl Kpa {
 
     /// The desired replica count at `now` with `ready` replicas taking traffic.
     pub fn decide(&mut self, config: &KpaConfig, now: Duration, ready: u32) -> u32 {
+        let started = *self.started.get_or_insert(now);
         let oldest = now.as_secs().saturating_sub(config.stable_window.as_secs());
         while self.buckets.front().is_some_and(|(s, _, _)| *s < oldest) {
             self.buckets.pop_front();
@@ -214,8 +271,23 @@ impl Kpa {
             }
             desired = self.recent.iter().map(|&(_, d)| d).max().unwrap_or(desired);
         }
+        if desired > 0 {
+            self.last_nonzero = Some(now);
+        } else if config.min == 0 && !self.may_go_to_zero(config, now, started) {
+            desired = 1;
+        }
         let desired = desired.max(config.min);
         if config.max > 0 { desired.min(config.max) } else { desired }
+    }
+
+    /// Whether a revision whose decision is 0 may go to zero now: no load for the stable window and the
+    /// retention period, and the grace period past since the last non-zero decision.
+    fn may_go_to_zero(&self, config: &KpaConfig, now: Duration, started: Duration) -> bool {
+        let idle = now.saturating_sub(self.last_load.unwrap_or(started));
+        let since_nonzero = now.saturating_sub(self.last_nonzero.unwrap_or(started));
+        idle >= config.stable_window
+            && idle >= config.scale_to_zero_retention
+            && since_nonzero >= config.scale_to_zero_grace
     }
 
     /// Whether panic mode is on.
@@ -303,6 +375,109 @@ mod tests {
         assert_eq!(kpa.decide(&c, secs(100), 1), 0, "the delay has passed: zero (min-scale 0)");
         c.min = 2;
         assert_eq!(kpa.decide(&c, secs(101), 0), 2, "min-scale bounds an idle revision");
+    }
+
+    /// A fake-clock loop: `load(t)` observed every second, a decision every 2 s (Knative's tick), ready
+    /// replicas following each decision at once. Returns (second, decision) per tick.
+    fn run(
+        c: &KpaConfig,
+        kpa: &mut Kpa,
+        ready: &mut u32,
+        span: std::ops::Range<u64>,
+        load: impl Fn(u64) -> f64,
+    ) -> Vec<(u64, u32)> {
+        let mut out = Vec::new();
+        for t in span {
+            kpa.observe(secs(t), load(t));
+            if t % 2 == 0 {
+                *ready = kpa.decide(c, secs(t), *ready);
+                out.push((t, *ready));
+            }
+        }
+        out
+    }
+
+    fn first_zero(ticks: &[(u64, u32)]) -> Option<u64> {
+        ticks.iter().find(|(_, d)| *d == 0).map(|(t, _)| *t)
+    }
+
+    #[test]
+    fn scale_to_zero_settings_are_read() {
+        let c = KpaConfig::default();
+        assert_eq!((c.initial_scale, c.scale_to_zero_grace, c.scale_to_zero_retention), (1, secs(30), secs(0)));
+        let a: BTreeMap<String, String> = [("initial-scale", "0"), ("scale-to-zero-pod-retention-period", "1m30s")]
+            .iter()
+            .map(|(k, v)| (format!("{PREFIX}{k}"), v.to_string()))
+            .collect();
+        let c = KpaConfig::from_annotations(&a, 0).expect("valid");
+        assert_eq!((c.initial_scale, c.scale_to_zero_retention), (0, secs(90)));
+        for (key, value) in [("initial-scale", "-1"), ("scale-to-zero-pod-retention-period", "2h")] {
+            let a = BTreeMap::from([(format!("{PREFIX}{key}"), value.to_string())]);
+            let err = KpaConfig::from_annotations(&a, 0).expect_err(key);
+            assert_eq!(err.path, format!("annotations.{PREFIX}{key}"), "{err}");
+        }
+    }
+
+    #[test]
+    fn idle_goes_to_zero_after_the_stable_window_plus_grace() {
+        let c = KpaConfig::default();
+        let (mut kpa, mut ready) = (Kpa::default(), 1);
+        // Load until t=29, then none: the stable window sees it until t=88, the grace period ends 30 s later.
+        let ticks = run(&c, &mut kpa, &mut ready, 0..200, |t| if t < 30 { 35.0 } else { 0.0 });
+        assert!(ticks.iter().filter(|(t, _)| *t < 118).all(|(_, d)| *d == 1), "{ticks:?}");
+        assert_eq!(first_zero(&ticks), Some(118), "29 + 59 (stable window) + 30 (grace)");
+        assert!(ticks.iter().filter(|(t, _)| *t >= 118).all(|(_, d)| *d == 0));
+    }
+
+    #[test]
+    fn a_new_idle_revision_goes_to_zero_too_and_min_scale_or_retention_hold_it() {
+        let c = KpaConfig::default();
+        let (mut kpa, mut ready) = (Kpa::default(), 1);
+        let ticks = run(&c, &mut kpa, &mut ready, 0..120, |_| 0.0);
+        assert_eq!(first_zero(&ticks), Some(60), "idle for the window and past the grace since the start");
+
+        let held = KpaConfig { min: 1, ..KpaConfig::default() };
+        let (mut kpa, mut ready) = (Kpa::default(), 1);
+        assert_eq!(first_zero(&run(&held, &mut kpa, &mut ready, 0..400, |_| 0.0)), None, "min-scale 1");
+
+        let kept = KpaConfig { scale_to_zero_retention: secs(150), ..KpaConfig::default() };
+        let (mut kpa, mut ready) = (Kpa::default(), 1);
+        let ticks = run(&kept, &mut kpa, &mut ready, 0..400, |t| if t < 30 { 35.0 } else { 0.0 });
+        assert_eq!(first_zero(&ticks), Some(180), "29 + 150 of retention, on the next tick");
+    }
+
+    #[test]
+    fn a_step_load_wakes_scales_and_returns_to_zero() {
+        let c = KpaConfig::default();
+        let (mut kpa, mut ready) = (Kpa::default(), 0);
+        // 350 in flight for 3 minutes from t=10, then idle.
+        let ticks = run(&c, &mut kpa, &mut ready, 0..600, |t| if (10..190).contains(&t) { 350.0 } else { 0.0 });
+        let at = |s: u64| ticks.iter().find(|(t, _)| *t == s).map(|(_, d)| *d).unwrap();
+        assert_eq!(at(8), 1, "idle but inside the first window: held at one");
+        assert!(at(12) >= 2, "the step panics and scales at once: {}", at(12));
+        assert_eq!(at(188), 5, "350 / 70 once the window is full");
+        assert!(!kpa.panicking());
+        let zero = first_zero(&ticks[95..]).expect("goes to zero");
+        assert!((189 + 59 + 30..=189 + 59 + 30 + 2).contains(&zero), "zero at {zero}");
+    }
+
+    #[test]
+    fn a_burst_enters_panic_mode_and_leaves_it() {
+        let c = KpaConfig::default();
+        let (mut kpa, mut ready) = (Kpa::default(), 1);
+        // 70 in flight, a 10 s burst of 700 at t=100, then 70 again.
+        let load = |t: u64| if (100..110).contains(&t) { 700.0 } else { 70.0 };
+        let calm = run(&c, &mut kpa, &mut ready, 0..100, load);
+        assert_eq!(calm.last().map(|(_, d)| *d), Some(1));
+        let burst = run(&c, &mut kpa, &mut ready, 100..110, load);
+        assert!(kpa.panicking());
+        let peak = burst.iter().map(|(_, d)| *d).max().unwrap();
+        assert_eq!(peak, 10, "the panic window sees 700 / 70");
+        let after = run(&c, &mut kpa, &mut ready, 110..162, load);
+        assert!(after.iter().all(|(_, d)| *d == peak), "no scale-down while panicking: {after:?}");
+        let later = run(&c, &mut kpa, &mut ready, 162..400, load);
+        assert!(!kpa.panicking());
+        assert_eq!(later.last().map(|(_, d)| *d), Some(1), "back to 70 / 70");
     }
 
     proptest! {

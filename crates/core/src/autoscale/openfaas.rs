@@ -86,7 +86,7 @@ impl Policy {
             v.parse::<f64>()
                 .ok()
                 .filter(|n| n.is_finite() && *n > 0.0)
-                .ok_or_else(|| SpecError::new(path, format!("{v:?} is not a positive number")))
+                .ok_or_else(|| SpecError::new(path, format!("{v:?} is not a positive number (allowed: > 0)")))
         };
         if let Some((path, v)) = get("target") {
             p.target = number(&path, v)?;

@@ -10,7 +10,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use http::StatusCode;
-use sedge_core::api::{DeleteFunctionRequest, FunctionDeployment, FunctionStatus, ScaleServiceRequest};
+use sedge_core::api::{DeleteFunctionRequest, FunctionDeployment, FunctionStatus, FunctionUsage, ScaleServiceRequest};
 use sedge_core::model::MODEL_SHA256_ANNOTATION;
 use sedge_core::{FunctionSpec, QualifiedName};
 use sedge_runtime::ReplicaState;
@@ -117,7 +117,9 @@ fn not_found(name: &QualifiedName) -> ApiError {
     ApiError::NotFound(format!("function {name} not found"))
 }
 
-async fn deploy(gw: &Gateway, spec: FunctionSpec, existing: Option<FunctionRecord>) -> Result<(), ApiError> {
+/// The deploy path shared by every API that deploys (`/system/functions`, Knative Services): check the provider
+/// can run `spec`, commit it to the store, then start it. `existing` is the stored record on an update.
+pub(crate) async fn deploy(gw: &Gateway, spec: FunctionSpec, existing: Option<FunctionRecord>) -> Result<(), ApiError> {
     gw.provider.check(&spec).await?;
     let secrets = secret_values(gw, &spec).await?;
     // An update keeps a hand-set replica count, but never below the new minimum.
@@ -167,6 +169,26 @@ pub fn status_of(gw: &Gateway, record: &FunctionRecord) -> FunctionStatus {
     status.invocation_count = (record.invocation_count + gw.counts.get(&name)) as f64;
     let created = UNIX_EPOCH + Duration::from_millis(record.created_at_ms.max(0) as u64);
     status.created_at = Some(humantime::format_rfc3339_seconds(created).to_string());
+    if let Some(load) = gw.provider.load(&name) {
+        status.usage =
+            load.usage.map(|u| FunctionUsage { cpu: u.cpu_millicores, total_memory_bytes: u.memory_bytes as f64 });
+        // Cold starts, read back by `describe`: how many, the latest, and the median of the recent ones.
+        let calls = load.calls;
+        let annotations = status.annotations.get_or_insert_with(Default::default);
+        annotations.insert("com.sedge.cold-starts".into(), calls.cold_starts.to_string());
+        annotations.insert("com.sedge.oom-kills".into(), load.oom_kills.to_string());
+        if let Some(bytes) = load.prebake_memory_bytes {
+            // What keeping the fork server up costs, at zero replicas too.
+            annotations.insert("com.sedge.prebake.memory-bytes".into(), bytes.to_string());
+        }
+        let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e3);
+        if let Some(last) = calls.last_cold_start {
+            annotations.insert("com.sedge.cold-start.last-ms".into(), ms(last));
+        }
+        if let Some(median) = calls.median_cold_start {
+            annotations.insert("com.sedge.cold-start.median-ms".into(), ms(median));
+        }
+    }
     if let Some(info) = gw.provider.model(&name).and_then(|m| m.info()) {
         // What was loaded, read back by `describe`: the file's hash, the engine, and how long loading took.
         let annotations = status.annotations.get_or_insert_with(Default::default);

@@ -1,7 +1,9 @@
-//! The OpenFaaS control API under `/system/*` (REFERENCE.md §1), behind basic auth.
+//! The control API, behind basic auth: OpenFaaS's under `/system/*` (REFERENCE.md §1), and Knative Services
+//! under `/apis/serving.knative.dev/v1` ([`knative`]).
 
 pub mod functions;
 pub mod info;
+pub mod knative;
 pub mod logs;
 pub mod secrets;
 

@@ -1,11 +1,13 @@
 //! Resolving what to run for a function: its `fprocess` (or its bundle's), working folder, environment and
-//! mode, with the executable checked before anything is deployed.
+//! mode, with the executable checked before anything is deployed, and whether it can be prebaked.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sedge_core::{FunctionSpec, Mode};
 
+use super::prebake::ForkServer;
 use crate::bundle;
 use crate::provider::ProviderError;
 
@@ -15,6 +17,25 @@ const PASSED_THROUGH: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDI
 
 /// Environment variable holding the folder with the function's secrets (one file per secret, mode 0600).
 pub const SECRETS_DIR_ENV: &str = "SEDGE_SECRETS_DIR";
+
+/// Environment variable that turns prebaking off for a function when `false` (or `0`, `no`, `off`).
+pub const PREBAKE_ENV: &str = "SEDGE_PREBAKE";
+/// Annotation with the same effect as [`PREBAKE_ENV`].
+pub const PREBAKE_ANNOTATION: &str = "com.sedge.prebake";
+/// Bundle templates whose `index.py` a fork server can import.
+const PREBAKE_LANGS: &[&str] = &["python3", "python3-http"];
+
+/// Whether a function's processes start from a fork server (see [`super::prebake`]).
+#[derive(Debug, Clone, Default)]
+pub enum Prebake {
+    /// Every process starts the plain way.
+    #[default]
+    Off,
+    /// A python3 / python3-http bundle run by its own interpreter, not opted out: a server may be started.
+    Possible,
+    /// A running fork server.
+    Running(Arc<ForkServer>),
+}
 
 /// A function's command, resolved and checked.
 #[derive(Debug, Clone)]
@@ -31,6 +52,18 @@ pub struct Command {
     pub ready_path: Option<String>,
     /// Folder with the secret files.
     pub secrets_dir: PathBuf,
+    /// Fork server use: [`resolve`] sets `Off` or `Possible`, the provider turns `Possible` into `Running`.
+    pub prebake: Prebake,
+}
+
+impl Command {
+    /// The running fork server, if this function has one.
+    pub fn fork_server(&self) -> Option<&Arc<ForkServer>> {
+        match &self.prebake {
+            Prebake::Running(server) => Some(server),
+            Prebake::Off | Prebake::Possible => None,
+        }
+    }
 }
 
 /// The run folder of a function: `<state>/run/<namespace>/<name>`.
@@ -44,6 +77,7 @@ pub fn resolve(spec: &FunctionSpec, state_dir: &Path) -> Result<Command, Provide
     let found = bundle::load(state_dir, image)
         .map_err(|e| ProviderError::Invalid(format!("bundle for image {image:?} is unreadable: {e}")))?;
     let run_dir = run_dir(state_dir, spec);
+    let lang = found.as_ref().map(|(_, manifest)| manifest.lang.clone());
     let (argv, cwd, bundle_env, bundle_mode, bundle_ready) = match (&spec.process, found) {
         (Some(argv), bundle) => {
             let cwd = bundle.as_ref().map(|(dir, _)| dir.clone()).unwrap_or_else(|| run_dir.clone());
@@ -69,7 +103,10 @@ pub fn resolve(spec: &FunctionSpec, state_dir: &Path) -> Result<Command, Provide
     let program = find_executable(program, &cwd).map_err(|tried| {
         ProviderError::Invalid(format!("function {}: executable {program:?} not found (tried {tried})", spec.name))
     })?;
-    let argv = std::iter::once(program.to_string_lossy().into_owned()).chain(argv[1..].iter().cloned()).collect();
+    let argv: Vec<String> =
+        std::iter::once(program.to_string_lossy().into_owned()).chain(argv[1..].iter().cloned()).collect();
+    let prebake =
+        if prebakeable(lang.as_deref(), &argv) && !opted_out(spec) { Prebake::Possible } else { Prebake::Off };
 
     let secrets_dir = run_dir.join("secrets");
     let mut env: BTreeMap<String, String> =
@@ -84,7 +121,24 @@ pub fn resolve(spec: &FunctionSpec, state_dir: &Path) -> Result<Command, Provide
         mode: spec.mode.or(bundle_mode).unwrap_or(Mode::Fork),
         ready_path: spec.ready_path.clone().or(bundle_ready),
         secrets_dir,
+        prebake,
     })
+}
+
+/// A python3 / python3-http bundle run as the template runs it: `<python> index.py`.
+fn prebakeable(lang: Option<&str>, argv: &[String]) -> bool {
+    let python = argv.first().and_then(|p| Path::new(p).file_name()).and_then(|n| n.to_str());
+    lang.is_some_and(|l| PREBAKE_LANGS.contains(&l))
+        && argv.len() == 2
+        && argv[1] == "index.py"
+        && python.is_some_and(|n| n.starts_with("python"))
+}
+
+/// `SEDGE_PREBAKE=false` in the env or `com.sedge.prebake: "false"` as an annotation.
+fn opted_out(spec: &FunctionSpec) -> bool {
+    let off = |v: &String| matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0" | "no" | "off");
+    spec.env().get(PREBAKE_ENV).is_some_and(off)
+        || spec.deployment.annotations.as_ref().and_then(|a| a.get(PREBAKE_ANNOTATION)).is_some_and(off)
 }
 
 /// Finds `program` as a shell would (a name with `/` relative to `cwd`, otherwise on `PATH`); on failure
@@ -163,5 +217,16 @@ mod tests {
         assert_eq!(cmd.cwd, bdir);
         assert_eq!(cmd.ready_path.as_deref(), Some("/_/health"));
         assert_eq!(cmd.argv[1], "index.py");
+        assert!(matches!(cmd.prebake, Prebake::Possible), "python3-http bundles can be prebaked");
+
+        let mut opted = spec(None, "web:1");
+        opted.deployment.env_vars = Some([(PREBAKE_ENV.to_string(), "false".to_string())].into());
+        assert!(matches!(resolve(&opted, dir.path()).unwrap().prebake, Prebake::Off));
+        let mut annotated = spec(None, "web:1");
+        annotated.deployment.annotations = Some([(PREBAKE_ANNOTATION.to_string(), "False".to_string())].into());
+        assert!(matches!(resolve(&annotated, dir.path()).unwrap().prebake, Prebake::Off));
+        let custom = spec(Some("python3 -u index.py"), "web:1");
+        assert!(matches!(resolve(&custom, dir.path()).unwrap().prebake, Prebake::Off), "own fprocess: plain");
+        assert!(matches!(resolve(&spec(Some("cat"), "x"), dir.path()).unwrap().prebake, Prebake::Off));
     }
 }

@@ -3,7 +3,12 @@
 //!
 //! Each process leads its own process group, and the whole group is killed when the call ends, so a
 //! grandchild holding the pipe cannot stretch an exec timeout (the classic watchdog kills only the child).
+//!
+//! A prebaked function (see [`super::prebake`]) gets its process from its fork server: sedge makes the pipes
+//! and sends their ends; everything after the start (stdin, output, deadlines, status) is the same. When the
+//! server cannot start the process, the call starts it the plain way.
 
+use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
@@ -11,10 +16,12 @@ use std::process::{ExitStatus, Stdio};
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use sedge_core::Mode;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
+use super::accounting::Accounting;
 use super::command::Command;
+use super::prebake::{ExitFuture, ForkServer, Spawn};
 use crate::invoke::{Call, InvokeError, ResponseBody, full_body};
 
 /// What a fork-mode run needs beyond the call.
@@ -27,6 +34,8 @@ pub struct ForkSettings<'a> {
     pub combine_output: bool,
     /// Forced response Content-Type.
     pub content_type: Option<&'a HeaderValue>,
+    /// The replica's cgroups (or rlimit), which the process joins.
+    pub accounting: &'a Accounting,
 }
 
 /// The result of one run: the HTTP answer, and stderr to log when it was not part of the response.
@@ -43,54 +52,21 @@ pub async fn run(settings: &ForkSettings<'_>, call: Call) -> ForkOutcome {
         result: Err(InvokeError::Spawn { function: settings.function.to_string(), reason: e.to_string() }),
         stderr: Bytes::new(),
     };
-    let cmd = settings.command;
-    let mut command = tokio::process::Command::new(&cmd.argv[0]);
-    command
-        .args(&cmd.argv[1..])
-        .current_dir(&cmd.cwd)
-        .env_clear()
-        .envs(cmd.env.iter().map(|(k, v)| (k, v)))
-        .envs(cgi_env(&call))
-        .stdin(Stdio::piped())
-        .process_group(0);
-    let (out_reader, err_reader): (Box<dyn AsyncRead + Send + Unpin>, Option<Box<dyn AsyncRead + Send + Unpin>>);
-    let mut child = if settings.combine_output {
-        // One pipe for both streams keeps their interleaving, as Go's CombinedOutput does.
-        let (reader, writer) = match std::io::pipe() {
-            Ok(pair) => pair,
-            Err(e) => return spawn_error(e),
-        };
-        let writer2 = match writer.try_clone() {
-            Ok(w) => w,
-            Err(e) => return spawn_error(e),
-        };
-        command.stdout(Stdio::from(writer)).stderr(Stdio::from(writer2));
-        let child = match command.spawn() {
-            Ok(c) => c,
-            Err(e) => return spawn_error(e),
-        };
-        drop(command); // closes our copies of the pipe's write end
-        match tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader)) {
-            Ok(r) => out_reader = Box::new(r),
-            Err(e) => return spawn_error(e),
-        }
-        err_reader = None;
-        child
-    } else {
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = match command.spawn() {
-            Ok(c) => c,
-            Err(e) => return spawn_error(e),
-        };
-        drop(command);
-        out_reader = Box::new(child.stdout.take().expect("stdout is piped"));
-        err_reader = Some(Box::new(child.stderr.take().expect("stderr is piped")));
-        child
+    let prebaked = match settings.command.fork_server() {
+        // A server that cannot start the process (it died, or is restarting) leaves this call to the plain path.
+        Some(server) => start_prebaked(server, &call, settings).await.ok(),
+        None => None,
     };
-    let pgid = child.id();
+    let started = match prebaked {
+        Some(started) => started,
+        None => match start_plain(settings, &call) {
+            Ok(started) => started,
+            Err(e) => return spawn_error(e),
+        },
+    };
+    let Started { pgid, stdin, out: out_reader, err: err_reader, mut child } = started;
     let stdout = read_all(out_reader);
     let stderr = err_reader.map(read_all);
-    let stdin = child.stdin.take();
     let body = call.body.clone();
     let feed = async move {
         if let Some(mut stdin) = stdin {
@@ -138,6 +114,108 @@ pub async fn run(settings: &ForkSettings<'_>, call: Call) -> ForkOutcome {
         response.headers_mut().insert(header::CONTENT_TYPE, ct);
     }
     ForkOutcome { result: Ok(response), stderr }
+}
+
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+
+/// A started process: its group, its stdin, its output, and its exit status to come.
+struct Started {
+    pgid: Option<u32>,
+    stdin: Option<Box<dyn AsyncWrite + Send + Unpin>>,
+    out: Reader,
+    /// stderr, when not combined with stdout.
+    err: Option<Reader>,
+    child: Waiter,
+}
+
+/// How a started process's exit is awaited.
+enum Waiter {
+    /// Spawned by sedge.
+    Plain(tokio::process::Child),
+    /// Forked by the function's fork server, which reports the status.
+    Prebaked(ExitFuture),
+}
+
+impl Waiter {
+    async fn wait(&mut self) -> io::Result<ExitStatus> {
+        match self {
+            Self::Plain(child) => child.wait().await,
+            Self::Prebaked(exit) => exit.await,
+        }
+    }
+}
+
+/// Spawns the command with the call's CGI variables, in its own process group.
+fn start_plain(settings: &ForkSettings<'_>, call: &Call) -> io::Result<Started> {
+    let (cmd, combine_output) = (settings.command, settings.combine_output);
+    let argv = settings.accounting.argv(&cmd.argv);
+    let mut command = tokio::process::Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .current_dir(&cmd.cwd)
+        .env_clear()
+        .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+        .envs(cgi_env(call))
+        .stdin(Stdio::piped())
+        .process_group(0);
+    if combine_output {
+        // One pipe for both streams keeps their interleaving, as Go's CombinedOutput does.
+        let (reader, writer) = std::io::pipe()?;
+        let writer2 = writer.try_clone()?;
+        command.stdout(Stdio::from(writer)).stderr(Stdio::from(writer2));
+        let mut child = command.spawn()?;
+        settings.accounting.spawned(child.id(), false);
+        drop(command); // closes our copies of the pipe's write end
+        let out = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
+        let stdin = child.stdin.take().map(|s| Box::new(s) as Box<dyn AsyncWrite + Send + Unpin>);
+        Ok(Started { pgid: child.id(), stdin, out: Box::new(out), err: None, child: Waiter::Plain(child) })
+    } else {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn()?;
+        settings.accounting.spawned(child.id(), false);
+        drop(command);
+        let out: Reader = Box::new(child.stdout.take().expect("stdout is piped"));
+        let err: Reader = Box::new(child.stderr.take().expect("stderr is piped"));
+        let stdin = child.stdin.take().map(|s| Box::new(s) as Box<dyn AsyncWrite + Send + Unpin>);
+        Ok(Started { pgid: child.id(), stdin, out, err: Some(err), child: Waiter::Plain(child) })
+    }
+}
+
+/// Has the fork server fork the process, with pipes made here and the call's CGI variables.
+async fn start_prebaked(server: &ForkServer, call: &Call, settings: &ForkSettings<'_>) -> io::Result<Started> {
+    let combine_output = settings.combine_output;
+    let (cgroup_procs, address_space_limit) = settings.accounting.for_fork_server();
+    let (stdin_r, stdin_w) = std::io::pipe()?;
+    let (out_r, out_w) = std::io::pipe()?;
+    let (err_r, err_w) = if combine_output {
+        (None, out_w.try_clone()?)
+    } else {
+        let (r, w) = std::io::pipe()?;
+        (Some(r), w)
+    };
+    let launched = server
+        .spawn(Spawn {
+            stdin: stdin_r.into(),
+            stdout: out_w.into(),
+            stderr: err_w.into(),
+            env: cgi_env(call),
+            cgroup_procs,
+            address_space_limit,
+        })
+        .await?;
+    let stdin = tokio::net::unix::pipe::Sender::from_owned_fd(stdin_w.into())?;
+    let out = tokio::net::unix::pipe::Receiver::from_owned_fd(out_r.into())?;
+    let err = match err_r {
+        Some(r) => Some(Box::new(tokio::net::unix::pipe::Receiver::from_owned_fd(r.into())?) as Reader),
+        None => None,
+    };
+    Ok(Started {
+        pgid: Some(launched.pid),
+        stdin: Some(Box::new(stdin)),
+        out: Box::new(out),
+        err,
+        child: Waiter::Prebaked(launched.exit),
+    })
 }
 
 /// CGI-style variables, as both watchdogs set them: `Http_<Header_Name>`, `Http_Method`, `Http_Query`,
@@ -202,7 +280,7 @@ pub(crate) fn kill_group(pgid: Option<u32>) {
     }
 }
 
-fn read_all(mut reader: Box<dyn AsyncRead + Send + Unpin>) -> JoinHandle<Vec<u8>> {
+fn read_all(mut reader: Reader) -> JoinHandle<Vec<u8>> {
     tokio::spawn(async move {
         let mut buf = Vec::new();
         let _ = reader.read_to_end(&mut buf).await;

@@ -1,50 +1,128 @@
-//! A function on the local provider: its replicas, and the router that sends each call to the ready replica
-//! with the fewest calls in flight, answering 429 when all are at `max_inflight`.
+//! A function on the local provider: its replicas behind a [`Router`], waking from zero on the first call
+//! (one shared start, however many calls arrive meanwhile), the fork and http ways of running a call, and a
+//! sampler reading each replica's CPU and memory every second (and reporting OOM kills).
 
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use ::http::{HeaderValue, Response};
 use async_trait::async_trait;
 use sedge_core::{FunctionSpec, Mode};
-use tokio::sync::Notify;
+use tokio::time::Instant;
 
+use super::accounting::Accounting;
 use super::command::Command;
 use super::fork::{self, ForkSettings};
 use super::http::{self, HttpClient};
-use super::replica::{self, Replica, Slot, Supervised};
-use crate::invoke::{Call, Invoke, InvokeError, ResponseBody};
+use super::replica::{self, Replica, Supervised};
+use super::resources::{Cgroups, Limits};
+use super::router::{Admission, HOLD_LIMIT, Router, Slot};
+use crate::invoke::{Call, ColdStart, Invoke, InvokeError, ResponseBody};
 use crate::logs::LogHub;
-use crate::provider::{ReplicaCounts, ReplicaState};
+use crate::provider::{ReplicaCounts, ReplicaState, ReplicaUsage, Usage};
+use crate::stats::CallStats;
+
+/// What a function needs from its provider besides its spec and command.
+#[derive(Clone)]
+pub struct Shared {
+    /// Client for http-mode replicas.
+    pub client: HttpClient,
+    /// Log sink.
+    pub logs: Arc<LogHub>,
+    /// Longest hold of a call while the function wakes from zero (`--activation-timeout`).
+    pub activation_timeout: Duration,
+    /// Where replicas get their cgroups.
+    pub cgroups: Arc<Cgroups>,
+}
+
+/// How often replicas' CPU and memory are read.
+pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One deployed function and its replicas.
 pub struct LocalFunction {
+    me: Weak<LocalFunction>,
     spec: FunctionSpec,
     label: String,
     command: Arc<Command>,
     content_type: Option<HeaderValue>,
-    replicas: RwLock<Vec<Arc<Replica>>>,
-    desired: std::sync::atomic::AtomicU32,
-    became_ready: Arc<Notify>,
-    client: HttpClient,
-    logs: Arc<LogHub>,
+    router: Arc<Router>,
+    desired: AtomicU32,
+    stats: CallStats,
+    oom_kills: AtomicU64,
+    shared: Shared,
 }
 
 impl LocalFunction {
     /// A function with no replicas yet; call [`LocalFunction::scale`].
-    pub fn new(spec: FunctionSpec, command: Command, client: HttpClient, logs: Arc<LogHub>) -> Arc<Self> {
+    pub fn new(spec: FunctionSpec, command: Command, shared: Shared) -> Arc<Self> {
         let content_type = spec.content_type.as_deref().and_then(|ct| HeaderValue::from_str(ct).ok());
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             label: spec.name.to_string(),
+            router: Router::new(spec.max_inflight, spec.queue),
             spec,
             command: Arc::new(command),
             content_type,
-            replicas: RwLock::default(),
-            desired: Default::default(),
-            became_ready: Arc::new(Notify::new()),
-            client,
-            logs,
+            desired: AtomicU32::new(0),
+            stats: CallStats::default(),
+            oom_kills: AtomicU64::new(0),
+            shared,
         })
+    }
+
+    /// Starts the sampler: every [`SAMPLE_INTERVAL`] it reads each replica's usage, until the function is gone.
+    pub fn start_sampler(self: &Arc<Self>) {
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let mut ticks = tokio::time::interval(SAMPLE_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(f) = me.upgrade() else { return };
+                for r in f.router.replicas() {
+                    let sample = r.accounting.sample(start.elapsed());
+                    if sample.new_oom_kills > 0 {
+                        f.oom(&r, sample.new_oom_kills);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Records and logs OOM kills in replica `r`.
+    fn oom(&self, r: &Replica, kills: u64) {
+        self.oom_kills.fetch_add(kills, Ordering::AcqRel);
+        let limit = r.accounting.memory_limit().map_or_else(String::new, |b| format!(" of {b} bytes"));
+        self.shared.logs.write(
+            &self.spec.name,
+            &r.id,
+            &format!("OOM: {kills} process(es) killed for exceeding the memory limit{limit}"),
+        );
+    }
+
+    /// OOM kills seen so far.
+    pub fn oom_kills(&self) -> u64 {
+        self.oom_kills.load(Ordering::Acquire)
+    }
+
+    /// The latest usage reading of each replica, and their sum.
+    pub fn usage(&self) -> (Usage, Vec<ReplicaUsage>) {
+        let per: Vec<ReplicaUsage> = self
+            .router
+            .replicas()
+            .iter()
+            .map(|r| {
+                let s = r.accounting.latest();
+                ReplicaUsage { id: r.id.clone(), cpu_millicores: s.cpu_millicores, memory_bytes: s.memory_bytes }
+            })
+            .collect();
+        let total = Usage {
+            cpu_millicores: per.iter().map(|r| r.cpu_millicores).sum(),
+            memory_bytes: per.iter().map(|r| r.memory_bytes).sum(),
+        };
+        (total, per)
     }
 
     /// The spec it runs.
@@ -57,24 +135,57 @@ impl LocalFunction {
         &self.command
     }
 
+    /// Its call counters.
+    pub fn stats(&self) -> &CallStats {
+        &self.stats
+    }
+
     /// Starts or drains replicas until there are `n`. Drained replicas finish their calls first.
     pub async fn scale(&self, n: u32) {
-        self.desired.store(n, std::sync::atomic::Ordering::Release);
-        let removed: Vec<Arc<Replica>> = {
-            let mut replicas = self.replicas.write().unwrap_or_else(|p| p.into_inner());
+        self.desired.store(n, Ordering::Release);
+        let removed = self.resize(n);
+        let grace = self.spec.timeouts.write;
+        futures_util::future::join_all(removed.iter().map(|r| async move {
+            r.drain(grace).await;
+            r.release_resources().await;
+        }))
+        .await;
+    }
+
+    /// Adds or removes replicas so there are `n`; returns the removed ones, still to drain.
+    fn resize(&self, n: u32) -> Vec<Arc<Replica>> {
+        self.router.with_replicas(|replicas| {
             while replicas.len() < n as usize {
                 replicas.push(self.start_replica());
             }
             let keep = n as usize;
             if replicas.len() > keep { replicas.split_off(keep) } else { Vec::new() }
-        };
-        let grace = self.spec.timeouts.write;
-        futures_util::future::join_all(removed.iter().map(|r| r.drain(grace))).await;
+        })
+    }
+
+    /// The activator's wake-up: the first call to a function at zero starts one replica; calls arriving
+    /// meanwhile find it starting and wait for the same one.
+    fn wake(&self) {
+        if self.desired.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            self.shared.logs.write(&self.spec.name, "activator", "waking from zero");
+            let _ = self.resize(1);
+        }
     }
 
     fn start_replica(&self) -> Arc<Replica> {
         let id = format!("{}-{:08x}", self.spec.name.name, rand_suffix());
-        let replica = Replica::new(id, self.command.mode);
+        let me = self.me.clone();
+        let on_ready = Box::new(move || {
+            if let Some(f) = me.upgrade() {
+                f.router.wake_waiters();
+            }
+        });
+        let limits = Limits { memory_bytes: self.spec.memory_limit, cpu_millicores: self.spec.cpu_limit };
+        let (accounting, problem) = Accounting::new(&self.shared.cgroups, &self.label, &id, limits);
+        if let Some(problem) = problem {
+            self.shared.logs.write(&self.spec.name, &id, &problem);
+        }
+        let replica = Replica::new(id, self.command.mode, on_ready, accounting);
         match self.command.mode {
             Mode::Fork => {
                 tokio::spawn(replica::idle_until_stopped(replica.clone()));
@@ -84,9 +195,8 @@ impl LocalFunction {
                     replica: replica.clone(),
                     function: self.spec.name.clone(),
                     command: self.command.clone(),
-                    client: self.client.clone(),
-                    logs: self.logs.clone(),
-                    became_ready: self.became_ready.clone(),
+                    client: self.shared.client.clone(),
+                    logs: self.shared.logs.clone(),
                 }));
             }
         }
@@ -95,44 +205,95 @@ impl LocalFunction {
 
     /// Desired and per-state counts.
     pub fn counts(&self) -> ReplicaCounts {
-        let replicas = self.replicas.read().unwrap_or_else(|p| p.into_inner());
+        let replicas = self.router.replicas();
         let by_state = ReplicaState::ALL
             .iter()
             .map(|&state| (state, replicas.iter().filter(|r| r.state() == state).count() as u32))
             .collect();
-        ReplicaCounts { desired: self.desired.load(std::sync::atomic::Ordering::Acquire), by_state }
-    }
-
-    /// Picks the ready replica with the fewest calls in flight and takes a slot on it.
-    fn pick(&self) -> Pick {
-        let replicas = self.replicas.read().unwrap_or_else(|p| p.into_inner());
-        let mut ready: Vec<&Arc<Replica>> = replicas.iter().filter(|r| r.state() == ReplicaState::Ready).collect();
-        if ready.is_empty() {
-            return if replicas.iter().any(|r| matches!(r.state(), ReplicaState::Starting | ReplicaState::Failed)) {
-                Pick::Wait
-            } else {
-                Pick::None
-            };
-        }
-        ready.sort_by_key(|r| r.inflight());
-        match ready.iter().find_map(|r| r.try_acquire(self.spec.max_inflight)) {
-            Some(slot) => Pick::Slot(slot),
-            None => Pick::Full,
-        }
+        ReplicaCounts { desired: self.desired.load(Ordering::Acquire), by_state }
     }
 
     /// Stops every replica, letting in-flight calls finish (at most `grace`).
     pub async fn stop(&self, grace: Duration) {
-        let all: Vec<Arc<Replica>> = std::mem::take(&mut *self.replicas.write().unwrap_or_else(|p| p.into_inner()));
-        futures_util::future::join_all(all.iter().map(|r| r.drain(grace))).await;
+        let all = self.router.with_replicas(std::mem::take);
+        futures_util::future::join_all(all.iter().map(|r| async move {
+            r.drain(grace).await;
+            r.release_resources().await;
+        }))
+        .await;
     }
-}
 
-enum Pick {
-    Slot(Slot),
-    Full,
-    Wait,
-    None,
+    /// A slot for `call`, waiting in line when needed, with how long it waited for a replica to start when it
+    /// did (a cold start).
+    async fn slot(&self, call: &Call) -> Result<(Slot, Option<Duration>), InvokeError> {
+        let arrived = Instant::now();
+        let (slot, cold, wake) = match self.router.admit() {
+            Admission::Slot(slot) => return Ok((slot, None)),
+            Admission::Full => {
+                return Err(InvokeError::Overloaded { limit: self.spec.max_inflight.unwrap_or(0) });
+            }
+            Admission::HoldFull => {
+                return Err(InvokeError::HoldFull { function: self.label.clone(), held: HOLD_LIMIT });
+            }
+            Admission::Wait { slot, cold, wake } => (slot, cold, wake),
+        };
+        if wake {
+            self.wake();
+        }
+        let (deadline, _) = call.deadlines.first();
+        let activation = arrived + self.shared.activation_timeout;
+        let bound = if cold { deadline.min(activation) } else { deadline };
+        match tokio::time::timeout_at(bound, slot).await {
+            Ok(Ok(slot)) => Ok((slot, cold.then(|| arrived.elapsed()))),
+            // The router drops a waiter only when the function is being removed.
+            Ok(Err(_)) => Err(InvokeError::NoReplicas { function: self.label.clone() }),
+            Err(_) if cold && activation <= deadline => Err(InvokeError::ActivationTimeout {
+                function: self.label.clone(),
+                after: self.shared.activation_timeout,
+            }),
+            Err(_) if cold => Err(InvokeError::NoReplicas { function: self.label.clone() }),
+            Err(_) => {
+                Err(InvokeError::NoResponse { function: self.label.clone(), after: call.deadlines.respond_after })
+            }
+        }
+    }
+
+    async fn run(&self, slot: Slot, call: Call) -> Result<Response<ResponseBody>, InvokeError> {
+        match self.command.mode {
+            Mode::Http => http::forward(&self.shared.client, &self.label, slot.replica().port(), call).await,
+            Mode::Fork => {
+                let settings = ForkSettings {
+                    function: &self.label,
+                    command: &self.command,
+                    combine_output: self.spec.combine_output,
+                    content_type: self.content_type.as_ref(),
+                    accounting: &slot.replica().accounting,
+                };
+                let request_line = format!("{} {}", call.method, call.path);
+                let started = Instant::now();
+                let outcome = fork::run(&settings, call).await;
+                let result = match &outcome.result {
+                    Ok(r) => r.status().as_u16().to_string(),
+                    Err(e) => e.to_string(),
+                };
+                let took = started.elapsed().as_secs_f64();
+                let logs = &self.shared.logs;
+                logs.write(&self.spec.name, &slot.replica().id, &format!("{request_line}: {result} in {took:.6}s"));
+                if !outcome.stderr.is_empty() {
+                    for line in String::from_utf8_lossy(&outcome.stderr).lines() {
+                        logs.write(&self.spec.name, &slot.replica().id, line);
+                    }
+                }
+                if let Err(InvokeError::ProcessFailed { .. }) = &outcome.result {
+                    let kills = slot.replica().accounting.take_oom_kills();
+                    if kills > 0 {
+                        self.oom(slot.replica(), kills);
+                    }
+                }
+                outcome.result
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -142,59 +303,23 @@ impl Invoke for LocalFunction {
     }
 
     async fn invoke(&self, call: Call) -> Result<Response<ResponseBody>, InvokeError> {
-        let slot = loop {
-            // Register for wake-ups before looking, so a replica that becomes ready in between is not missed.
-            let became_ready = self.became_ready.notified();
-            match self.pick() {
-                Pick::Slot(slot) => break slot,
-                Pick::Full => return Err(InvokeError::Overloaded { limit: self.spec.max_inflight.unwrap_or(0) }),
-                Pick::None => return Err(InvokeError::NoReplicas { function: self.label.clone() }),
-                Pick::Wait => {
-                    let (deadline, _) = call.deadlines.first();
-                    if tokio::time::timeout_at(deadline, became_ready).await.is_err() {
-                        return Err(InvokeError::NoReplicas { function: self.label.clone() });
-                    }
-                }
-            }
-        };
-        match self.command.mode {
-            Mode::Http => http::forward(&self.client, &self.label, slot.replica().port(), call).await,
-            Mode::Fork => {
-                let settings = ForkSettings {
-                    function: &self.label,
-                    command: &self.command,
-                    combine_output: self.spec.combine_output,
-                    content_type: self.content_type.as_ref(),
-                };
-                let request_line = format!("{} {}", call.method, call.path);
-                let started = tokio::time::Instant::now();
-                let outcome = fork::run(&settings, call).await;
-                let result = match &outcome.result {
-                    Ok(r) => r.status().as_u16().to_string(),
-                    Err(e) => e.to_string(),
-                };
-                let took = started.elapsed().as_secs_f64();
-                self.logs.write(
-                    &self.spec.name,
-                    &slot.replica().id,
-                    &format!("{request_line}: {result} in {took:.6}s"),
-                );
-                if !outcome.stderr.is_empty() {
-                    for line in String::from_utf8_lossy(&outcome.stderr).lines() {
-                        self.logs.write(&self.spec.name, &slot.replica().id, line);
-                    }
-                }
-                outcome.result
-            }
+        let mut arrival = self.stats.arrive();
+        let (slot, cold) = self.slot(&call).await?;
+        arrival.running();
+        if let Some(waited) = cold {
+            self.stats.cold_start(waited);
         }
+        let mut response = self.run(slot, call).await?;
+        response.extensions_mut().insert(ColdStart(cold));
+        Ok(response)
     }
 }
 
 fn rand_suffix() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     // A per-process random seed plus a counter: unique enough for instance names, no RNG dependency.
-    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u32(COUNTER.fetch_add(1, Ordering::Relaxed));
     h.finish() as u32
 }

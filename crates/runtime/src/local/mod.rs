@@ -3,25 +3,34 @@
 //! inside this process. No Docker, no Kubernetes.
 //!
 //! # Layout
+//! - [`accounting`]: one replica's confinement and resource readings.
 //! - [`command`]: resolving what to run (fprocess or bundle), checked at deploy time.
 //! - [`fork`]: one process per call, classic watchdog semantics.
 //! - [`http`]: proxying to a replica's server, of-watchdog http semantics.
+//! - [`prebake`]: a fork server per python3 / python3-http function that imports the handler once.
+//! - [`resources`]: per-replica memory and CPU limits (cgroup v1, v2 or setrlimit) and usage readings.
 //! - [`replica`]: replica state, in-flight slots, http-mode supervision with restarts.
-//! - [`function`]: a function's replicas and its least-in-flight router.
+//! - [`router`]: least-in-flight routing, the per-replica limit, and the FIFO line of held and queued calls.
+//! - [`function`]: a function's replicas, its wake-up from zero, and how a call runs.
 //! - [`model`]: a model function: engine instances in this process, hot swap, the kept model file.
 //! - [`secrets`]: secret files, readable only by the function that names them.
 
+pub mod accounting;
 pub mod command;
 pub mod fork;
 pub mod function;
 pub mod http;
 pub mod model;
+pub mod prebake;
 pub mod replica;
+pub mod resources;
+pub mod router;
 pub mod secrets;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use prometheus_client::registry::Registry;
@@ -32,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::invoke::Invoke;
 use crate::logs::LogHub;
-use crate::provider::{Provider, ProviderError, ReplicaCounts};
+use crate::provider::{FunctionLoad, Provider, ProviderError, ReplicaCounts};
 use function::LocalFunction;
 use model::{ModelFile, ModelFunction};
 
@@ -66,8 +75,13 @@ pub struct LocalProvider {
     client: http::HttpClient,
     logs: Arc<LogHub>,
     model_metrics: ModelMetrics,
+    activation_timeout: Duration,
+    cgroups: Arc<resources::Cgroups>,
     shutdown: CancellationToken,
 }
+
+/// How long a call to a function at zero is held by default while it wakes (`--activation-timeout`).
+pub const DEFAULT_ACTIVATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl LocalProvider {
     /// A provider keeping bundles, run folders, model copies and logs under `state_dir`. Must be called inside a
@@ -81,7 +95,35 @@ impl LocalProvider {
             client: http::client(),
             logs,
             model_metrics: ModelMetrics::default(),
+            activation_timeout: DEFAULT_ACTIVATION_TIMEOUT,
+            cgroups: Arc::new(resources::Cgroups::detect()),
             shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// Uses `cgroups` for replicas' limits and readings instead of those detected.
+    pub fn with_cgroups(mut self, cgroups: resources::Cgroups) -> Self {
+        self.cgroups = Arc::new(cgroups);
+        self
+    }
+
+    /// How replicas are confined here, for the startup log.
+    pub fn resources(&self) -> String {
+        self.cgroups.describe()
+    }
+
+    /// Sets how long a call to a function at zero is held while the function wakes.
+    pub fn with_activation_timeout(mut self, timeout: Duration) -> Self {
+        self.activation_timeout = timeout;
+        self
+    }
+
+    fn shared(&self) -> function::Shared {
+        function::Shared {
+            client: self.client.clone(),
+            logs: self.logs.clone(),
+            activation_timeout: self.activation_timeout,
+            cgroups: self.cgroups.clone(),
         }
     }
 
@@ -103,9 +145,16 @@ impl LocalProvider {
         if let Some(Deployed::Model(existing)) = self.deployed(&name) {
             return existing.swap(spec, file, first, replicas).await;
         }
-        let function =
-            ModelFunction::start(spec, file, first, replicas, self.model_metrics.clone(), self.shutdown.child_token())
-                .await?;
+        let function = ModelFunction::start(
+            spec,
+            file,
+            first,
+            replicas,
+            self.activation_timeout,
+            self.model_metrics.clone(),
+            self.shutdown.child_token(),
+        )
+        .await?;
         let old = self.functions.write().unwrap_or_else(|p| p.into_inner()).insert(name, Deployed::Model(function));
         if let Some(old) = old {
             old.stop().await;
@@ -136,16 +185,29 @@ impl Provider for LocalProvider {
         if spec.model.is_some() {
             return self.apply_model(spec, replicas).await;
         }
-        let command = command::resolve(&spec, &self.state_dir)?;
+        let mut command = command::resolve(&spec, &self.state_dir)?;
         let dir = command::run_dir(&self.state_dir, &spec);
         tokio::fs::create_dir_all(&dir).await?;
         secrets::write_all(&command.secrets_dir, &secrets).await?;
         let name = spec.name.clone();
-        let function = LocalFunction::new(spec, command, self.client.clone(), self.logs.clone());
+        if matches!(command.prebake, command::Prebake::Possible) {
+            // The script lives in the run folder; a server that cannot start leaves the function un-prebaked.
+            match prebake::ForkServer::start(&command, &dir, self.logs.clone(), name.clone()).await {
+                Ok(server) => command.prebake = command::Prebake::Running(server),
+                Err(e) => {
+                    let line = format!("fork server did not start ({e}); processes start un-prebaked");
+                    self.logs.write(&name, prebake::LOG_INSTANCE, &line);
+                    command.prebake = command::Prebake::Off;
+                }
+            }
+        }
+        let function = LocalFunction::new(spec, command, self.shared());
+        function.start_sampler();
         function.scale(replicas).await;
         let old = self.functions.write().unwrap_or_else(|p| p.into_inner()).insert(name, Deployed::Process(function));
         if let Some(old) = old {
             old.stop().await;
+            stop_fork_server(&old);
         }
         Ok(())
     }
@@ -154,6 +216,7 @@ impl Provider for LocalProvider {
         let removed = self.functions.write().unwrap_or_else(|p| p.into_inner()).remove(name);
         let Some(deployed) = removed else { return Err(ProviderError::NotFound(name.to_string())) };
         deployed.stop().await;
+        stop_fork_server(&deployed);
         self.logs.forget(name);
         match deployed {
             Deployed::Process(f) => {
@@ -209,6 +272,32 @@ impl Provider for LocalProvider {
         }
     }
 
+    fn load(&self, name: &QualifiedName) -> Option<FunctionLoad> {
+        Some(match self.deployed(name)? {
+            Deployed::Process(f) => {
+                let (usage, replica_usage) = f.usage();
+                FunctionLoad {
+                    scaling: f.spec().scaling.clone(),
+                    calls: f.stats().snapshot(),
+                    replicas: f.counts(),
+                    usage: Some(usage),
+                    replica_usage,
+                    oom_kills: f.oom_kills(),
+                    prebake_memory_bytes: f.command().fork_server().map(|s| s.memory_bytes()),
+                }
+            }
+            Deployed::Model(m) => FunctionLoad {
+                scaling: m.scaling(),
+                calls: m.stats().snapshot(),
+                replicas: m.counts(),
+                usage: None,
+                replica_usage: Vec::new(),
+                oom_kills: 0,
+                prebake_memory_bytes: None,
+            },
+        })
+    }
+
     fn model(&self, name: &QualifiedName) -> Option<Arc<ModelFunction>> {
         match self.deployed(name)? {
             Deployed::Model(m) => Some(m),
@@ -232,6 +321,16 @@ impl Provider for LocalProvider {
         let all: Vec<Deployed> =
             self.functions.write().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, f)| f).collect();
         futures_util::future::join_all(all.iter().map(Deployed::stop)).await;
+        all.iter().for_each(stop_fork_server);
         self.shutdown.cancel();
+    }
+}
+
+/// Stops a stopped function's fork server now rather than when the last reference to its command goes.
+fn stop_fork_server(deployed: &Deployed) {
+    if let Deployed::Process(f) = deployed
+        && let Some(server) = f.command().fork_server()
+    {
+        server.stop();
     }
 }

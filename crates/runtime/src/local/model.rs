@@ -5,11 +5,14 @@
 //! `<state>/models/<namespace>/<name>.onnx`, so a restart serves what was deployed even if the original file
 //! changed or disappeared. **Hot swap**: redeploying loads the new version first (a failure leaves the old one
 //! serving), swaps it in under a write lock, then lets the old instances finish every call they had taken
-//! before closing their batchers — no call is dropped.
+//! before closing their batchers — no call is dropped. **At zero** no instance is loaded; the first call
+//! loads one (a cold start of a few milliseconds for small models) while it and the calls after it wait.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use http::{HeaderValue, Response};
@@ -22,10 +25,12 @@ use sedge_models::serve::metrics::ModelMetrics;
 use sedge_models::serve::{ModelInfo, ServeError, ServedModel};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::invoke::{Call, Invoke, InvokeError, ResponseBody, full_body};
+use crate::invoke::{Call, ColdStart, Invoke, InvokeError, ResponseBody, full_body};
 use crate::provider::{ProviderError, ReplicaCounts, ReplicaState};
+use crate::stats::CallStats;
 
 /// A model file read and hashed, with its labels, ready to load instances from.
 #[derive(Clone)]
@@ -152,28 +157,38 @@ struct Current {
 
 /// A deployed model function.
 pub struct ModelFunction {
+    me: Weak<ModelFunction>,
     label: String,
     current: RwLock<Current>,
-    desired: std::sync::atomic::AtomicU32,
+    desired: AtomicU32,
+    /// Woken whenever instances are added.
+    loaded: Notify,
+    activation_timeout: Duration,
+    stats: CallStats,
     metrics: ModelMetrics,
     shutdown: CancellationToken,
 }
 
 impl ModelFunction {
     /// A function serving `file` per `spec` with `first` as its first instance (from the deploy check) and up to
-    /// `replicas` instances in all.
+    /// `replicas` instances in all; a call at zero waits at most `activation_timeout` for an instance.
     pub async fn start(
         spec: FunctionSpec,
         file: ModelFile,
         first: Option<ServedModel>,
         replicas: u32,
+        activation_timeout: Duration,
         metrics: ModelMetrics,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, ProviderError> {
-        let function = Arc::new(Self {
+        let function = Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             label: spec.name.to_string(),
             current: RwLock::new(Current { spec, file, instances: Vec::new() }),
-            desired: Default::default(),
+            desired: AtomicU32::new(0),
+            loaded: Notify::new(),
+            activation_timeout,
+            stats: CallStats::default(),
             metrics,
             shutdown,
         });
@@ -244,6 +259,7 @@ impl ModelFunction {
             current.file = file;
             old
         };
+        self.loaded.notify_waiters();
         retire(old).await;
         Ok(())
     }
@@ -285,6 +301,7 @@ impl ModelFunction {
             let keep = replicas as usize;
             if current.instances.len() > keep { current.instances.split_off(keep) } else { Vec::new() }
         };
+        self.loaded.notify_waiters();
         retire(removed).await;
         Ok(())
     }
@@ -296,17 +313,67 @@ impl ModelFunction {
         self.metrics.forget(&self.label);
     }
 
+    /// Its scaling policy.
+    pub fn scaling(&self) -> sedge_core::autoscale::Scaling {
+        self.read().spec.scaling.clone()
+    }
+
+    /// Its call counters.
+    pub fn stats(&self) -> &CallStats {
+        &self.stats
+    }
+
     /// Takes the least-busy instance, counting the call in under the read lock so that a swap that follows
     /// waits for it.
-    fn take(&self) -> Result<Taken, InvokeError> {
+    fn try_take(&self) -> Option<Taken> {
         let current = self.read();
-        let instance = current
-            .instances
-            .iter()
-            .min_by_key(|i| i.in_flight.load(Ordering::Relaxed) + i.model.queued())
-            .ok_or_else(|| InvokeError::NoReplicas { function: self.label.clone() })?;
+        let instance =
+            current.instances.iter().min_by_key(|i| i.in_flight.load(Ordering::Relaxed) + i.model.queued())?;
         instance.in_flight.fetch_add(1, Ordering::AcqRel);
-        Ok(Taken(instance.clone()))
+        Some(Taken(instance.clone()))
+    }
+
+    /// An instance for one call; at zero, wakes the function (one load, however many calls wait) and waits for
+    /// it until `deadline` or the activation timeout. Returns how long it waited when it did (a cold start).
+    async fn take(&self, deadline: Instant) -> Result<(Taken, Option<Duration>), InvokeError> {
+        let arrived = Instant::now();
+        let activation = arrived + self.activation_timeout;
+        let mut cold = false;
+        loop {
+            let loaded = self.loaded.notified();
+            tokio::pin!(loaded);
+            loaded.as_mut().enable();
+            if let Some(taken) = self.try_take() {
+                let waited = cold.then(|| arrived.elapsed());
+                if let Some(waited) = waited {
+                    self.stats.cold_start(waited);
+                }
+                return Ok((taken, waited));
+            }
+            cold = true;
+            self.wake();
+            if tokio::time::timeout_at(deadline.min(activation), loaded).await.is_err() {
+                return Err(if activation <= deadline {
+                    InvokeError::ActivationTimeout { function: self.label.clone(), after: self.activation_timeout }
+                } else {
+                    InvokeError::NoReplicas { function: self.label.clone() }
+                });
+            }
+        }
+    }
+
+    /// The activator's wake-up: loads one instance in the background unless one is already loading.
+    fn wake(&self) {
+        if self.desired.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return;
+        }
+        let Some(me) = self.me.upgrade() else { return };
+        tokio::spawn(async move {
+            if let Err(e) = me.replace_instances(None, 1).await {
+                tracing::error!(function = %me.label, "waking from zero failed: {e}");
+                me.desired.store(0, Ordering::Release);
+            }
+        });
     }
 
     /// Model metadata for `/v2`, if an instance is up.
@@ -314,9 +381,12 @@ impl ModelFunction {
         self.read().instances.first().map(|i| i.model.metadata().clone())
     }
 
-    /// Runs an OIP v2 request on the least-busy instance.
+    /// Runs an OIP v2 request on the least-busy instance, waking the function if it is at zero.
     pub async fn infer(&self, request: InferRequest) -> Result<InferResponse, ModelCallError> {
-        let taken = self.take().map_err(ModelCallError::Unavailable)?;
+        let mut arrival = self.stats.arrive();
+        let deadline = Instant::now() + self.read().spec.timeouts.write;
+        let (taken, _) = self.take(deadline).await.map_err(ModelCallError::Unavailable)?;
+        arrival.running();
         taken.0.model.infer(request).await.map_err(ModelCallError::Serve)
     }
 }
@@ -359,7 +429,9 @@ impl Invoke for ModelFunction {
     }
 
     async fn invoke(&self, call: Call) -> Result<Response<ResponseBody>, InvokeError> {
-        let taken = self.take()?;
+        let mut arrival = self.stats.arrive();
+        let (taken, cold) = self.take(call.deadlines.first().0).await?;
+        arrival.running();
         let header = |name: &str| call.headers.get(name).and_then(|v| v.to_str().ok());
         let header_len = header("inference-header-content-length").and_then(|v| v.trim().parse().ok());
         let accept = header("accept");
@@ -381,8 +453,10 @@ impl Invoke for ModelFunction {
         if let Some(len) = header_len {
             response = response.header("inference-header-content-length", HeaderValue::from(len));
         }
-        response
+        let mut response = response
             .body(full_body(body))
-            .map_err(|e| InvokeError::Spawn { function: self.label.clone(), reason: e.to_string() })
+            .map_err(|e| InvokeError::Spawn { function: self.label.clone(), reason: e.to_string() })?;
+        response.extensions_mut().insert(ColdStart(cold));
+        Ok(response)
     }
 }

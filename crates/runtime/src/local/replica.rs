@@ -12,6 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::accounting::Accounting;
 use super::command::Command;
 use super::fork::kill_group;
 use super::http::{HttpClient, probe};
@@ -40,11 +41,16 @@ pub struct Replica {
     stopped: CancellationToken,
     /// Woken when a draining replica's last call ends.
     idle: Notify,
+    /// Called each time the replica becomes ready (the router serves its line).
+    on_ready: Box<dyn Fn() + Send + Sync>,
+    /// Its cgroups (or rlimit) and resource readings.
+    pub accounting: Accounting,
 }
 
 impl Replica {
-    /// A replica in `Starting` (http) or `Ready` (fork: nothing to wait for).
-    pub fn new(id: String, mode: Mode) -> Arc<Self> {
+    /// A replica in `Starting` (http) or `Ready` (fork: nothing to wait for); `on_ready` runs whenever it
+    /// becomes ready later.
+    pub fn new(id: String, mode: Mode, on_ready: Box<dyn Fn() + Send + Sync>, accounting: Accounting) -> Arc<Self> {
         let state = if mode == Mode::Fork { ReplicaState::Ready } else { ReplicaState::Starting };
         Arc::new(Self {
             id,
@@ -54,6 +60,8 @@ impl Replica {
             stop: CancellationToken::new(),
             stopped: CancellationToken::new(),
             idle: Notify::new(),
+            on_ready,
+            accounting,
         })
     }
 
@@ -64,6 +72,9 @@ impl Replica {
 
     fn set_state(&self, state: ReplicaState) {
         self.state.store(state as u8, Ordering::Release);
+        if state == ReplicaState::Ready {
+            (self.on_ready)();
+        }
     }
 
     /// The port of a ready http-mode replica.
@@ -76,11 +87,17 @@ impl Replica {
         self.inflight.load(Ordering::Acquire)
     }
 
-    /// Takes a slot if fewer than `limit` calls are in flight; the slot frees itself on drop.
-    pub fn try_acquire(self: &Arc<Self>, limit: Option<u32>) -> Option<Slot> {
-        let limit = limit.unwrap_or(u32::MAX);
-        self.inflight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1)).ok()?;
-        Some(Slot(self.clone()))
+    /// Counts a call in; the router decides under its lock whether the replica may take it.
+    pub(super) fn begin(&self) {
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Counts a call out, waking a drain waiting for the last one.
+    pub(super) fn end(&self) {
+        let was = self.inflight.fetch_sub(1, Ordering::AcqRel);
+        if was == 1 && self.state() == ReplicaState::Draining {
+            self.idle.notify_waiters();
+        }
     }
 
     /// Stops taking calls, waits for in-flight ones (at most `grace`), then stops the process.
@@ -96,24 +113,11 @@ impl Replica {
         self.stop.cancel();
         self.stopped.cancelled().await;
     }
-}
 
-/// An in-flight call on a replica.
-pub struct Slot(Arc<Replica>);
-
-impl Slot {
-    /// The replica this slot is on.
-    pub fn replica(&self) -> &Replica {
-        &self.0
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let was = self.0.inflight.fetch_sub(1, Ordering::AcqRel);
-        if was == 1 && self.0.state() == ReplicaState::Draining {
-            self.0.idle.notify_waiters();
-        }
+    /// Removes the replica's cgroups once it has stopped.
+    pub async fn release_resources(self: &Arc<Self>) {
+        let me = self.clone();
+        let _ = tokio::task::spawn_blocking(move || me.accounting.remove()).await;
     }
 }
 
@@ -129,8 +133,6 @@ pub struct Supervised {
     pub client: HttpClient,
     /// Log sink.
     pub logs: Arc<LogHub>,
-    /// Woken whenever a replica of the function becomes ready.
-    pub became_ready: Arc<Notify>,
 }
 
 /// For a fork-mode replica: waits for the stop signal and acknowledges it.
@@ -180,8 +182,130 @@ async fn run_once(s: &Supervised) -> Outcome {
         }
     };
     let cmd = &s.command;
-    let mut child = match tokio::process::Command::new(&cmd.argv[0])
-        .args(&cmd.argv[1..])
+    let prebaked = match cmd.fork_server() {
+        Some(server) => match start_prebaked(s, server, port).await {
+            Ok(child) => Some(child),
+            Err(e) => {
+                let line = format!("fork server could not start the replica ({e}); starting it un-prebaked");
+                s.logs.write(&s.function, &r.id, &line);
+                None
+            }
+        },
+        None => None,
+    };
+    let mut child = match prebaked {
+        Some(child) => child,
+        None => match start_plain(s, port) {
+            Ok(child) => child,
+            Err(e) => {
+                s.logs.write(&s.function, &r.id, &format!("could not start {}: {e}", cmd.argv[0]));
+                return Outcome::Exited { ran_for: Duration::ZERO };
+            }
+        },
+    };
+
+    // Ready only once the server answers: a replica is never offered traffic before it listens. The first
+    // probes come quickly (1 ms, doubling up to the interval), as a prebaked server listens within milliseconds.
+    let mut delay = FIRST_PROBE;
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                kill_group(child.pgid());
+                s.logs.write(&s.function, &r.id, &format!("exited before ready: {}{}", describe(status), oom(r)));
+                return Outcome::Exited { ran_for: started.elapsed() };
+            }
+            _ = r.stop.cancelled() => {
+                child.stop().await;
+                return Outcome::Stopped;
+            }
+            _ = tokio::time::sleep(delay) => {
+                if probe(&s.client, port, cmd.ready_path.as_deref()).await {
+                    break;
+                }
+                delay = (delay * 2).min(PROBE_INTERVAL);
+            }
+        }
+    }
+    r.port.store(port, Ordering::Release);
+    r.set_state(ReplicaState::Ready);
+    s.logs.write(&s.function, &r.id, &format!("ready on port {port} after {:?}", started.elapsed()));
+
+    tokio::select! {
+        status = child.wait() => {
+            kill_group(child.pgid());
+            s.logs.write(&s.function, &r.id, &format!("exited: {}{}", describe(status), oom(r)));
+            Outcome::Exited { ran_for: started.elapsed() }
+        }
+        _ = r.stop.cancelled() => {
+            child.stop().await;
+            Outcome::Stopped
+        }
+    }
+}
+
+/// First readiness probe after a start; the delay doubles up to [`PROBE_INTERVAL`].
+const FIRST_PROBE: Duration = Duration::from_millis(1);
+
+/// A replica's server process: spawned by sedge, or forked by the function's fork server.
+enum ServerProcess {
+    Plain { child: tokio::process::Child, pgid: Option<u32> },
+    Prebaked { pid: u32, exit: super::prebake::ExitFuture, done: bool },
+}
+
+impl ServerProcess {
+    /// Its process group (it leads its own).
+    fn pgid(&self) -> Option<u32> {
+        match self {
+            Self::Plain { pgid, .. } => *pgid,
+            Self::Prebaked { pid, .. } => Some(*pid),
+        }
+    }
+
+    /// Waits for it to exit. For a prebaked one, an error means the fork server went away: its replicas are
+    /// then treated as exited (the caller kills the group and the supervisor restarts the replica).
+    async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        match self {
+            Self::Plain { child, .. } => child.wait().await,
+            Self::Prebaked { done: true, .. } => std::future::pending().await,
+            Self::Prebaked { exit, done, .. } => {
+                let status = exit.await;
+                *done = true;
+                status
+            }
+        }
+    }
+
+    /// SIGTERM to the group, SIGKILL after [`TERM_GRACE`].
+    async fn stop(&mut self) {
+        let pgid = self.pgid();
+        if let Some(pgid) = pgid.and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGTERM);
+        }
+        let exited = tokio::time::timeout(TERM_GRACE, self.wait()).await.is_ok();
+        kill_group(pgid);
+        if !exited {
+            // Bounded: the group was just SIGKILLed, and a prebaked wait ends when the server reports or goes.
+            let _ = tokio::time::timeout(TERM_GRACE, self.wait()).await;
+        }
+    }
+}
+
+/// `" (OOM: …)"` when the replica's processes were OOM-killed since the sampler last looked (which counts them).
+fn oom(r: &Replica) -> String {
+    match r.accounting.pending_oom_kills() {
+        0 => String::new(),
+        n => {
+            let limit = r.accounting.memory_limit().map_or_else(String::new, |b| format!(", limit {b} bytes"));
+            format!(" (OOM: {n} process(es) killed for exceeding the memory limit{limit})")
+        }
+    }
+}
+
+fn start_plain(s: &Supervised, port: u16) -> std::io::Result<ServerProcess> {
+    let cmd = &s.command;
+    let argv = s.replica.accounting.argv(&cmd.argv);
+    let mut child = tokio::process::Command::new(&argv[0])
+        .args(&argv[1..])
         .current_dir(&cmd.cwd)
         .env_clear()
         .envs(cmd.env.iter().map(|(k, v)| (k, v)))
@@ -191,57 +315,47 @@ async fn run_once(s: &Supervised) -> Outcome {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => {
-            s.logs.write(&s.function, &r.id, &format!("could not start {}: {e}", cmd.argv[0]));
-            return Outcome::Exited { ran_for: Duration::ZERO };
-        }
-    };
-    let pgid = child.id();
+        .spawn()?;
+    s.replica.accounting.spawned(child.id(), true);
     if let Some(out) = child.stdout.take() {
-        tokio::spawn(pipe_to_log(out, s.function.clone(), r.id.clone(), s.logs.clone()));
+        tokio::spawn(pipe_to_log(out, s.function.clone(), s.replica.id.clone(), s.logs.clone()));
     }
     if let Some(err) = child.stderr.take() {
-        tokio::spawn(pipe_to_log(err, s.function.clone(), r.id.clone(), s.logs.clone()));
+        tokio::spawn(pipe_to_log(err, s.function.clone(), s.replica.id.clone(), s.logs.clone()));
     }
+    let pgid = child.id();
+    Ok(ServerProcess::Plain { child, pgid })
+}
 
-    // Ready only once the server answers: a replica is never offered traffic before it listens.
-    loop {
-        tokio::select! {
-            status = child.wait() => {
-                kill_group(pgid);
-                s.logs.write(&s.function, &r.id, &format!("exited before ready: {}", describe(status)));
-                return Outcome::Exited { ran_for: started.elapsed() };
+/// Forks the replica's server from the function's fork server: `PORT` set, stdin `/dev/null`, output to the log.
+async fn start_prebaked(
+    s: &Supervised,
+    server: &super::prebake::ForkServer,
+    port: u16,
+) -> std::io::Result<ServerProcess> {
+    let (out_r, out_w) = std::io::pipe()?;
+    let (err_r, err_w) = std::io::pipe()?;
+    let (cgroup_procs, address_space_limit) = s.replica.accounting.for_fork_server();
+    let launched = server
+        .spawn(super::prebake::Spawn {
+            stdin: std::fs::File::open("/dev/null")?.into(),
+            stdout: out_w.into(),
+            stderr: err_w.into(),
+            env: vec![("PORT".into(), port.to_string()), ("PYTHONUNBUFFERED".into(), "1".into())],
+            cgroup_procs,
+            address_space_limit,
+        })
+        .await?;
+    s.replica.accounting.spawned(Some(launched.pid), true);
+    for reader in [out_r, err_r] {
+        match tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into()) {
+            Ok(r) => {
+                tokio::spawn(pipe_to_log(r, s.function.clone(), s.replica.id.clone(), s.logs.clone()));
             }
-            _ = r.stop.cancelled() => {
-                stop_child(&mut child, pgid).await;
-                return Outcome::Stopped;
-            }
-            _ = tokio::time::sleep(PROBE_INTERVAL) => {
-                if probe(&s.client, port, cmd.ready_path.as_deref()).await {
-                    break;
-                }
-            }
+            Err(e) => s.logs.write(&s.function, &s.replica.id, &format!("output not captured: {e}")),
         }
     }
-    r.port.store(port, Ordering::Release);
-    r.set_state(ReplicaState::Ready);
-    s.became_ready.notify_waiters();
-    s.logs.write(&s.function, &r.id, &format!("ready on port {port} after {:?}", started.elapsed()));
-
-    tokio::select! {
-        status = child.wait() => {
-            kill_group(pgid);
-            s.logs.write(&s.function, &r.id, &format!("exited: {}", describe(status)));
-            Outcome::Exited { ran_for: started.elapsed() }
-        }
-        _ = r.stop.cancelled() => {
-            stop_child(&mut child, pgid).await;
-            Outcome::Stopped
-        }
-    }
+    Ok(ServerProcess::Prebaked { pid: launched.pid, exit: launched.exit, done: false })
 }
 
 fn describe(status: std::io::Result<std::process::ExitStatus>) -> String {
@@ -249,18 +363,6 @@ fn describe(status: std::io::Result<std::process::ExitStatus>) -> String {
         Ok(s) => s.to_string(),
         Err(e) => e.to_string(),
     }
-}
-
-/// SIGTERM to the group, SIGKILL after [`TERM_GRACE`].
-async fn stop_child(child: &mut tokio::process::Child, pgid: Option<u32>) {
-    if let Some(pgid) = pgid.and_then(|p| i32::try_from(p).ok()) {
-        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGTERM);
-    }
-    if tokio::time::timeout(TERM_GRACE, child.wait()).await.is_err() {
-        let _ = child.start_kill();
-    }
-    kill_group(pgid);
-    let _ = child.wait().await;
 }
 
 /// A port the kernel considers free now. Another process could take it before the server binds; the server

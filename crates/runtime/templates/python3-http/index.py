@@ -3,6 +3,9 @@
 # Same handler signature and response rules as OpenFaaS's python3-http template, served with the Python
 # standard library only (no Flask, no waitress): an HTTP/1.1 keep-alive server on 127.0.0.1:$PORT.
 # GET /_/health answers 200 "OK"; every other path and method goes to handler.handle(event, context).
+#
+# main() is the whole replica: `python3 index.py` runs it, and so does a child of sedge's fork server (prebake),
+# which imports this module once and calls main() in a fresh fork per replica start, with PORT set.
 import json
 import os
 import signal
