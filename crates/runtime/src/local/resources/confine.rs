@@ -294,8 +294,15 @@ fn read_keyed(path: &Path, key: &str) -> Option<u64> {
     parse::keyed_value(&std::fs::read_to_string(path).ok()?, key)
 }
 
+/// `mkdir -p`, retried when the function's empty folder was removed in between by its last replica leaving.
 fn create_dir(dir: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| context(dir, e))
+    let mut tries = 0;
+    loop {
+        match std::fs::create_dir_all(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 5 => tries += 1,
+            result => return result.map_err(|e| context(dir, e)),
+        }
+    }
 }
 
 fn write(path: &Path, value: &str) -> io::Result<()> {

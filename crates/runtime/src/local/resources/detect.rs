@@ -180,14 +180,20 @@ fn v2(lines: &[CgroupLine], mounts: &[Mount], pid: u32) -> Result<Mode, String> 
 
 /// Creates `parent` and checks that a sub-folder can be made in it.
 fn prepare(parent: &Path) -> io::Result<()> {
+    // Unique per call: detections may run at once (threads of one process), and must not remove each other's.
+    static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     std::fs::create_dir_all(parent)?;
-    let probe = parent.join(format!("probe-{}", std::process::id()));
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = parent.join(format!("probe-{}-{n}", std::process::id()));
     match std::fs::create_dir(&probe) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
     }
-    std::fs::remove_dir(&probe)
+    match std::fs::remove_dir(&probe) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Enables `controller` for the children of the v2 cgroup `dir`.
