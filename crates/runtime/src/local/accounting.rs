@@ -4,14 +4,19 @@
 //!
 //! A process joins from its first instruction when the function has limits (started through
 //! [`Confinement::command`], or by the fork server before the child runs). Without limits the cgroup is only
-//! for accounting, and a fork-mode call should not pay a shell start for it: the process is moved in right
-//! after it is spawned (a child it forks in that instant would be missed; accounting only).
+//! for accounting, and joining it stays off the call's path: moving a task into a cgroup v1 waits for an RCU
+//! grace period (measured: ~10 ms after an idle spell, 0.1 ms back to back) and holds a lock that stalls every
+//! fork on the machine meanwhile. So an http replica's server is moved in from the blocking pool after it
+//! started, and fork-mode replicas without limits get no cgroup at all (their per-call processes are not
+//! measured; set `limits` to measure and bound them).
 
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+use sedge_core::Mode;
 
 use super::resources::{Cgroups, Confinement, CpuMeter, Limits};
 
@@ -46,12 +51,20 @@ pub struct Sample {
 
 impl Accounting {
     /// Confines replica `replica` of `function` with `limits`; if the cgroups cannot be made, the replica runs
-    /// unconfined and the reason is returned for the log.
-    pub fn new(cgroups: &Cgroups, function: &str, replica: &str, limits: Limits) -> (Self, Option<String>) {
+    /// unconfined and the reason is returned for the log. A fork-mode replica without limits gets none.
+    pub fn new(cgroups: &Cgroups, function: &str, replica: &str, mode: Mode, limits: Limits) -> (Self, Option<String>) {
+        if mode == Mode::Fork && limits == Limits::default() {
+            return (Self::default(), None);
+        }
         match cgroups.confine(function, replica, limits) {
             Ok(c) => (Self { confinement: Some(c), limits, ..Self::default() }, None),
             Err(e) => (Self { limits, ..Self::default() }, Some(format!("resources not confined: {e}"))),
         }
+    }
+
+    /// Whether this replica is measured at all (it has a cgroup, or an rlimit-only fallback confinement).
+    pub fn measured(&self) -> bool {
+        self.confinement.is_some()
     }
 
     fn limited(&self) -> bool {
@@ -66,27 +79,30 @@ impl Accounting {
         }
     }
 
-    /// After a spawn: records the process group, and moves an unwrapped process into the accounting cgroups.
-    pub fn spawned(&self, pid: Option<u32>, server: bool) {
+    /// After an http replica's server was spawned: records its process group and, without limits, moves it
+    /// into the accounting cgroups from the blocking pool (see the module's header for why not inline).
+    pub fn server_started(&self, pid: Option<u32>) {
         let Some(pid) = pid else { return };
-        if server {
-            self.pgid.store(pid, Ordering::Release);
-        }
+        self.pgid.store(pid, Ordering::Release);
         if let Some(c) = &self.confinement
             && !self.limited()
         {
-            for file in c.procs_files() {
-                // Best effort: the process may already have exited.
-                let _ = std::fs::write(file, pid.to_string());
-            }
+            let files = c.procs_files();
+            tokio::task::spawn_blocking(move || {
+                for file in files {
+                    // Best effort: the process may already have exited.
+                    let _ = std::fs::write(file, pid.to_string());
+                }
+            });
         }
     }
 
-    /// What the fork server applies to a child before it runs: cgroup.procs files and the fallback rlimit.
+    /// What the fork server applies to a child before it runs, when there are limits to enforce: cgroup.procs
+    /// files and the fallback rlimit.
     pub fn for_fork_server(&self) -> (Vec<PathBuf>, Option<u64>) {
         match &self.confinement {
-            Some(c) => (c.procs_files(), c.address_space_limit()),
-            None => (Vec::new(), None),
+            Some(c) if self.limited() => (c.procs_files(), c.address_space_limit()),
+            _ => (Vec::new(), None),
         }
     }
 
@@ -117,11 +133,9 @@ impl Accounting {
         new
     }
 
-    /// OOM kills not yet seen, leaving them for the sampler to count.
-    pub fn pending_oom_kills(&self) -> u64 {
-        let Some(c) = &self.confinement else { return 0 };
-        let seen = self.reading.lock().unwrap_or_else(|p| p.into_inner()).oom_kills;
-        c.oom_kills().saturating_sub(seen)
+    /// OOM kills in this replica since it was confined, read now.
+    pub fn oom_total(&self) -> u64 {
+        self.confinement.as_ref().map_or(0, Confinement::oom_kills)
     }
 
     /// The latest reading.

@@ -164,7 +164,6 @@ fn start_plain(settings: &ForkSettings<'_>, call: &Call) -> io::Result<Started> 
         let writer2 = writer.try_clone()?;
         command.stdout(Stdio::from(writer)).stderr(Stdio::from(writer2));
         let mut child = command.spawn()?;
-        settings.accounting.spawned(child.id(), false);
         drop(command); // closes our copies of the pipe's write end
         let out = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
         let stdin = child.stdin.take().map(|s| Box::new(s) as Box<dyn AsyncWrite + Send + Unpin>);
@@ -172,7 +171,6 @@ fn start_plain(settings: &ForkSettings<'_>, call: &Call) -> io::Result<Started> 
     } else {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn()?;
-        settings.accounting.spawned(child.id(), false);
         drop(command);
         let out: Reader = Box::new(child.stdout.take().expect("stdout is piped"));
         let err: Reader = Box::new(child.stderr.take().expect("stderr is piped"));

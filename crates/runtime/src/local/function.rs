@@ -36,8 +36,9 @@ pub struct Shared {
     pub cgroups: Arc<Cgroups>,
 }
 
-/// How often replicas' CPU and memory are read.
-pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often replicas' CPU and memory are read: each reading is a few cgroup files per replica (about 90 µs),
+/// so with 1,000 functions a 1 s period cost 9 % of a core; OpenFaaS's cpu mode uses a 1 m rate anyway.
+pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// One deployed function and its replicas.
 pub struct LocalFunction {
@@ -49,7 +50,8 @@ pub struct LocalFunction {
     router: Arc<Router>,
     desired: AtomicU32,
     stats: CallStats,
-    oom_kills: AtomicU64,
+    /// OOM kills in replicas already removed.
+    retired_oom_kills: AtomicU64,
     shared: Shared,
 }
 
@@ -66,7 +68,7 @@ impl LocalFunction {
             content_type,
             desired: AtomicU32::new(0),
             stats: CallStats::default(),
-            oom_kills: AtomicU64::new(0),
+            retired_oom_kills: AtomicU64::new(0),
             shared,
         })
     }
@@ -91,9 +93,8 @@ impl LocalFunction {
         });
     }
 
-    /// Records and logs OOM kills in replica `r`.
+    /// Logs OOM kills in replica `r`.
     fn oom(&self, r: &Replica, kills: u64) {
-        self.oom_kills.fetch_add(kills, Ordering::AcqRel);
         let limit = r.accounting.memory_limit().map_or_else(String::new, |b| format!(" of {b} bytes"));
         self.shared.logs.write(
             &self.spec.name,
@@ -102,26 +103,38 @@ impl LocalFunction {
         );
     }
 
-    /// OOM kills seen so far.
+    /// OOM kills so far, in current replicas (read now) and removed ones.
     pub fn oom_kills(&self) -> u64 {
-        self.oom_kills.load(Ordering::Acquire)
+        let current: u64 = self.router.replicas().iter().map(|r| r.accounting.oom_total()).sum();
+        self.retired_oom_kills.load(Ordering::Acquire) + current
     }
 
-    /// The latest usage reading of each replica, and their sum.
-    pub fn usage(&self) -> (Usage, Vec<ReplicaUsage>) {
+    /// Drains removed replicas, keeps their OOM counts and removes their cgroups.
+    async fn retire(&self, removed: Vec<Arc<Replica>>, grace: Duration) {
+        futures_util::future::join_all(removed.iter().map(|r| async move {
+            r.drain(grace).await;
+            self.retired_oom_kills.fetch_add(r.accounting.oom_total(), Ordering::AcqRel);
+            r.release_resources().await;
+        }))
+        .await;
+    }
+
+    /// The latest usage reading of each measured replica, and their sum (`None` when none is measured).
+    pub fn usage(&self) -> (Option<Usage>, Vec<ReplicaUsage>) {
         let per: Vec<ReplicaUsage> = self
             .router
             .replicas()
             .iter()
+            .filter(|r| r.accounting.measured())
             .map(|r| {
                 let s = r.accounting.latest();
                 ReplicaUsage { id: r.id.clone(), cpu_millicores: s.cpu_millicores, memory_bytes: s.memory_bytes }
             })
             .collect();
-        let total = Usage {
+        let total = (!per.is_empty()).then(|| Usage {
             cpu_millicores: per.iter().map(|r| r.cpu_millicores).sum(),
             memory_bytes: per.iter().map(|r| r.memory_bytes).sum(),
-        };
+        });
         (total, per)
     }
 
@@ -144,12 +157,7 @@ impl LocalFunction {
     pub async fn scale(&self, n: u32) {
         self.desired.store(n, Ordering::Release);
         let removed = self.resize(n);
-        let grace = self.spec.timeouts.write;
-        futures_util::future::join_all(removed.iter().map(|r| async move {
-            r.drain(grace).await;
-            r.release_resources().await;
-        }))
-        .await;
+        self.retire(removed, self.spec.timeouts.write).await;
     }
 
     /// Adds or removes replicas so there are `n`; returns the removed ones, still to drain.
@@ -181,7 +189,7 @@ impl LocalFunction {
             }
         });
         let limits = Limits { memory_bytes: self.spec.memory_limit, cpu_millicores: self.spec.cpu_limit };
-        let (accounting, problem) = Accounting::new(&self.shared.cgroups, &self.label, &id, limits);
+        let (accounting, problem) = Accounting::new(&self.shared.cgroups, &self.label, &id, self.command.mode, limits);
         if let Some(problem) = problem {
             self.shared.logs.write(&self.spec.name, &id, &problem);
         }
@@ -216,11 +224,7 @@ impl LocalFunction {
     /// Stops every replica, letting in-flight calls finish (at most `grace`).
     pub async fn stop(&self, grace: Duration) {
         let all = self.router.with_replicas(std::mem::take);
-        futures_util::future::join_all(all.iter().map(|r| async move {
-            r.drain(grace).await;
-            r.release_resources().await;
-        }))
-        .await;
+        self.retire(all, grace).await;
     }
 
     /// A slot for `call`, waiting in line when needed, with how long it waited for a replica to start when it

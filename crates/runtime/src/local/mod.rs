@@ -280,7 +280,7 @@ impl Provider for LocalProvider {
                     scaling: f.spec().scaling.clone(),
                     calls: f.stats().snapshot(),
                     replicas: f.counts(),
-                    usage: Some(usage),
+                    usage,
                     replica_usage,
                     oom_kills: f.oom_kills(),
                     prebake_memory_bytes: f.command().fork_server().map(|s| s.memory_bytes()),

@@ -290,9 +290,9 @@ impl ServerProcess {
     }
 }
 
-/// `" (OOM: …)"` when the replica's processes were OOM-killed since the sampler last looked (which counts them).
+/// `" (OOM: …)"` when the replica's processes were OOM-killed since last reported.
 fn oom(r: &Replica) -> String {
-    match r.accounting.pending_oom_kills() {
+    match r.accounting.take_oom_kills() {
         0 => String::new(),
         n => {
             let limit = r.accounting.memory_limit().map_or_else(String::new, |b| format!(", limit {b} bytes"));
@@ -316,7 +316,7 @@ fn start_plain(s: &Supervised, port: u16) -> std::io::Result<ServerProcess> {
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()?;
-    s.replica.accounting.spawned(child.id(), true);
+    s.replica.accounting.server_started(child.id());
     if let Some(out) = child.stdout.take() {
         tokio::spawn(pipe_to_log(out, s.function.clone(), s.replica.id.clone(), s.logs.clone()));
     }
@@ -346,7 +346,7 @@ async fn start_prebaked(
             address_space_limit,
         })
         .await?;
-    s.replica.accounting.spawned(Some(launched.pid), true);
+    s.replica.accounting.server_started(Some(launched.pid));
     for reader in [out_r, err_r] {
         match tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into()) {
             Ok(r) => {
