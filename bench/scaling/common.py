@@ -41,7 +41,7 @@ def fmt_ms(v):
         return f"{v:.2f} ms"
     if v < 100:
         return f"{v:.1f} ms"
-    return f"{v:.0f} ms"
+    return f"{v:,.0f} ms"
 
 
 class Results:

@@ -5,19 +5,9 @@
 import json
 import sys
 
+from common import fmt_ms as ms
+
 GOALS = {"fork cat": 20.0, "python3-http + numpy, prebaked": 50.0, "MNIST model": 30.0}
-
-
-def ms(v):
-    if v is None:
-        return "-"
-    if v < 1:
-        return f"{v * 1000:.0f} µs"
-    if v < 10:
-        return f"{v:.2f} ms"
-    if v < 100:
-        return f"{v:.1f} ms"
-    return f"{v:,.0f} ms"
 
 
 def goal_for(label):
