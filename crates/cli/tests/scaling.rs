@@ -154,3 +154,92 @@ async fn a_model_function_at_zero_loads_on_the_first_call() -> anyhow::Result<()
     assert_eq!(described["replicas"].as_u64(), Some(1), "one instance loaded for all the waiting calls");
     Ok(())
 }
+
+/// An http-mode server on $PORT that records `<pid> <body>` in $SEEN when a call arrives, then answers
+/// `<pid>` after 1 s.
+const RECORDING_SERVER: &str = r#"
+import http.server, os, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        with open(os.environ["SEEN"], "a") as f:
+            f.write("%d %s\n" % (os.getpid(), body))
+        time.sleep(1)
+        out = str(os.getpid()).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+#[tokio::test]
+async fn a_replica_crashing_during_a_scale_down_loses_no_call_routed_elsewhere() -> anyhow::Result<()> {
+    let gw = TestGateway::start(SEDGE).await?;
+    let dir = tempfile::tempdir()?;
+    let (script, seen) = (dir.path().join("server.py"), dir.path().join("seen"));
+    std::fs::write(&script, RECORDING_SERVER)?;
+    let deployment = json!({
+        "service": "three", "image": "rec", "envProcess": format!("python3 {}", script.display()),
+        "envVars": {"mode": "http", "SEEN": seen.display().to_string()},
+        "labels": {"com.openfaas.scale.min": "3"}
+    });
+    assert_eq!(gw.deploy(deployment).await?, StatusCode::ACCEPTED);
+    gw.wait_available("three", 3).await?;
+
+    let calls: Vec<_> = (0..30)
+        .map(|i| {
+            let gw = gw.client();
+            tokio::spawn(async move {
+                let r = gw.invoke("three", format!("call-{i}")).await?;
+                anyhow::Ok((format!("call-{i}"), r.status(), r.text().await?))
+            })
+        })
+        .collect();
+    // Every call has reached a replica: then scale down and crash one replica mid-drain.
+    for _ in 0..100 {
+        if std::fs::read_to_string(&seen).unwrap_or_default().lines().count() == 30 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let received = std::fs::read_to_string(&seen)?;
+    assert_eq!(received.lines().count(), 30, "all calls were routed");
+    let pids: std::collections::BTreeSet<&str> = received.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(pids.len(), 3, "least-in-flight spread the calls over the three replicas");
+    let crashed = *pids.iter().next().unwrap();
+    let scale = tokio::spawn({
+        let gw = gw.client();
+        async move {
+            gw.system(reqwest::Method::POST, "/system/scale-function/three")
+                .json(&json!({"serviceName": "three", "replicas": 1}))
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    nix_kill(crashed);
+
+    let on_crashed: std::collections::BTreeSet<String> = received
+        .lines()
+        .filter(|l| l.starts_with(&format!("{crashed} ")))
+        .map(|l| l.split(' ').nth(1).unwrap_or_default().to_string())
+        .collect();
+    for call in futures_util::future::join_all(calls).await {
+        let (body, status, answer) = call??;
+        if !on_crashed.contains(&body) {
+            assert_eq!(status, StatusCode::OK, "{body} was routed to a replica that did not crash: {answer}");
+            assert_ne!(answer, crashed);
+        }
+    }
+    assert_eq!(scale.await??.status(), StatusCode::ACCEPTED);
+    Ok(())
+}
+
+/// SIGKILL to `pid`.
+fn nix_kill(pid: &str) {
+    let status = std::process::Command::new("kill").args(["-9", pid]).status().expect("kill runs");
+    assert!(status.success(), "kill -9 {pid}");
+}

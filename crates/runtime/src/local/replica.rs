@@ -4,7 +4,7 @@
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, Ordering};
 use std::time::Duration;
 
 use sedge_core::{Mode, QualifiedName};
@@ -39,6 +39,8 @@ pub struct Replica {
     port: AtomicU16,
     stop: CancellationToken,
     stopped: CancellationToken,
+    /// Set once the replica is being drained: it takes no calls and is not restarted if its server dies.
+    draining: AtomicBool,
     /// Woken when a draining replica's last call ends.
     idle: Notify,
     /// Called each time the replica becomes ready (the router serves its line).
@@ -59,6 +61,7 @@ impl Replica {
             port: AtomicU16::new(0),
             stop: CancellationToken::new(),
             stopped: CancellationToken::new(),
+            draining: AtomicBool::new(false),
             idle: Notify::new(),
             on_ready,
             accounting,
@@ -95,13 +98,14 @@ impl Replica {
     /// Counts a call out, waking a drain waiting for the last one.
     pub(super) fn end(&self) {
         let was = self.inflight.fetch_sub(1, Ordering::AcqRel);
-        if was == 1 && self.state() == ReplicaState::Draining {
+        if was == 1 && self.draining.load(Ordering::Acquire) {
             self.idle.notify_waiters();
         }
     }
 
     /// Stops taking calls, waits for in-flight ones (at most `grace`), then stops the process.
     pub async fn drain(&self, grace: Duration) {
+        self.draining.store(true, Ordering::Release);
         self.set_state(ReplicaState::Draining);
         let deadline = tokio::time::Instant::now() + grace;
         loop {
@@ -148,6 +152,8 @@ pub async fn supervise(s: Supervised) {
     loop {
         match run_once(&s).await {
             Outcome::Stopped => break,
+            // A replica being drained that dies is done: its calls have failed, nothing is restarted.
+            Outcome::Exited { .. } if r.draining.load(Ordering::Acquire) => break,
             Outcome::Exited { ran_for } => {
                 r.set_state(ReplicaState::Failed);
                 if ran_for >= STABLE_AFTER {
