@@ -14,6 +14,7 @@ use sedge_gateway::{Credentials, Gateway, GatewayConfig};
 use sedge_runtime::Provider;
 use sedge_runtime::autoscaler::{Autoscaler, TokioClock};
 use sedge_runtime::local::LocalProvider;
+use sedge_runtime::local::resources::Cgroups;
 
 /// Longest wait for in-flight calls at shutdown.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
@@ -46,6 +47,10 @@ pub struct UpArgs {
     /// How often the autoscaler samples load and decides (Knative's tick-interval).
     #[arg(long, default_value = "1s")]
     pub autoscale_interval: String,
+    /// `auto` confines replicas in cgroups when this process may create them; `off` never looks, and bounds
+    /// memory with setrlimit only.
+    #[arg(long, default_value = "auto", env = "SEDGE_CGROUPS", value_parser = ["auto", "off"])]
+    pub cgroups: String,
 }
 
 /// Runs `sedge up` until a shutdown signal.
@@ -69,7 +74,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let db = args.db.clone().unwrap_or_else(|| format!("sqlite://{}", state.join("sedge.db").display()));
     let store = sedge_store::open(&db).await.with_context(|| format!("opening the store {db}"))?;
-    let local = LocalProvider::new(state.clone()).with_activation_timeout(activation_timeout);
+    let cgroups = match args.cgroups.as_str() {
+        "off" => Cgroups::unavailable("--cgroups off"),
+        _ => Cgroups::detect(),
+    };
+    let local = LocalProvider::with_cgroups(state.clone(), cgroups).with_activation_timeout(activation_timeout);
     tracing::info!(resources = %local.resources(), "replica limits and readings");
     let provider: Arc<dyn Provider> = Arc::new(local);
     let version = VersionInfo { commit_message: None, sha: String::new(), release: env!("CARGO_PKG_VERSION").into() };

@@ -35,7 +35,20 @@ async fn logs(gw: &TestGateway, name: &str) -> anyhow::Result<String> {
 
 #[tokio::test]
 async fn a_replica_over_its_memory_limit_is_stopped_and_reported() -> anyhow::Result<()> {
-    let gw = TestGateway::start(SEDGE).await?;
+    exercise(&[]).await.map(drop)
+}
+
+#[tokio::test]
+async fn without_cgroups_the_limit_holds_by_setrlimit() -> anyhow::Result<()> {
+    let killed = exercise(&["--cgroups", "off"]).await?;
+    assert!(!killed, "--cgroups off: the allocation fails inside the process, nothing is OOM-killed");
+    Ok(())
+}
+
+/// Runs both hogs against a gateway started with `args`; returns whether the kernel OOM-killed them (cgroups)
+/// rather than refusing the memory (setrlimit).
+async fn exercise(args: &[&str]) -> anyhow::Result<bool> {
+    let gw = TestGateway::start_with(SEDGE, args).await?;
     let dir = tempfile::tempdir()?;
     let script = dir.path().join("hog.py");
     std::fs::write(&script, HOG_SERVER)?;
@@ -51,7 +64,8 @@ async fn a_replica_over_its_memory_limit_is_stopped_and_reported() -> anyhow::Re
     let body = r.text().await?;
     let described = gw.describe("hog-fork").await?.unwrap();
     let kills: u64 = described["annotations"]["com.sedge.oom-kills"].as_str().unwrap().parse()?;
-    if body.contains("MemoryError") {
+    let by_cgroups = !body.contains("MemoryError");
+    if !by_cgroups {
         // The setrlimit fallback (no writable cgroups): the allocation fails inside the process.
         assert_eq!(kills, 0);
     } else {
@@ -99,5 +113,6 @@ async fn a_replica_over_its_memory_limit_is_stopped_and_reported() -> anyhow::Re
     } else {
         assert!(logged.contains("MemoryError"), "fallback: the allocation failed in the process: {logged}");
     }
-    Ok(())
+    assert_eq!(kills > 0, by_cgroups, "both functions were stopped the same way");
+    Ok(by_cgroups)
 }

@@ -85,9 +85,18 @@ fn memory_limit_is_enforced(cgroups: &Cgroups, test: &str) {
     }
 }
 
+/// This machine's cgroups, or none with `SEDGE_CGROUPS=off` (as `sedge up --cgroups off`).
+fn cgroups() -> Cgroups {
+    if std::env::var("SEDGE_CGROUPS").is_ok_and(|v| v.eq_ignore_ascii_case("off")) {
+        Cgroups::unavailable("SEDGE_CGROUPS=off")
+    } else {
+        Cgroups::detect()
+    }
+}
+
 #[test]
 fn a_replica_over_its_memory_limit_is_stopped() {
-    memory_limit_is_enforced(&Cgroups::detect(), "oom");
+    memory_limit_is_enforced(&cgroups(), "oom");
 }
 
 #[test]
@@ -120,7 +129,7 @@ fn usage_grows_while_running(cgroups: &Cgroups, test: &str) {
 
 #[test]
 fn usage_grows_while_a_process_burns_cpu() {
-    usage_grows_while_running(&Cgroups::detect(), "usage");
+    usage_grows_while_running(&cgroups(), "usage");
 }
 
 #[test]
@@ -130,7 +139,7 @@ fn the_fallback_reads_usage_by_process_group() {
 
 #[test]
 fn a_cpu_quota_holds_a_busy_loop_down() {
-    let cgroups = Cgroups::detect();
+    let cgroups = cgroups();
     eprintln!("{}", cgroups.describe());
     if !cgroups.can_limit_cpu() {
         let off = std::env::var("SEDGE_CGROUPS").is_ok_and(|v| v.eq_ignore_ascii_case("off"));

@@ -84,9 +84,14 @@ pub struct LocalProvider {
 pub const DEFAULT_ACTIVATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl LocalProvider {
-    /// A provider keeping bundles, run folders, model copies and logs under `state_dir`. Must be called inside a
-    /// tokio runtime.
+    /// A provider keeping bundles, run folders, model copies and logs under `state_dir`, with the cgroups
+    /// detected on this machine. Must be called inside a tokio runtime.
     pub fn new(state_dir: PathBuf) -> Self {
+        Self::with_cgroups(state_dir, resources::Cgroups::detect())
+    }
+
+    /// As [`LocalProvider::new`], confining replicas with `cgroups` (e.g. [`resources::Cgroups::unavailable`]).
+    pub fn with_cgroups(state_dir: PathBuf, cgroups: resources::Cgroups) -> Self {
         let logs = Arc::new(LogHub::new(state_dir.join("logs")));
         Self {
             state_dir,
@@ -96,15 +101,9 @@ impl LocalProvider {
             logs,
             model_metrics: ModelMetrics::default(),
             activation_timeout: DEFAULT_ACTIVATION_TIMEOUT,
-            cgroups: Arc::new(resources::Cgroups::detect()),
+            cgroups: Arc::new(cgroups),
             shutdown: CancellationToken::new(),
         }
-    }
-
-    /// Uses `cgroups` for replicas' limits and readings instead of those detected.
-    pub fn with_cgroups(mut self, cgroups: resources::Cgroups) -> Self {
-        self.cgroups = Arc::new(cgroups);
-        self
     }
 
     /// How replicas are confined here, for the startup log.

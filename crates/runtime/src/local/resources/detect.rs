@@ -41,17 +41,14 @@ pub(super) struct Hierarchy {
 
 impl Cgroups {
     /// Detects the cgroup setup of this process, creates the `<own>/sedge` parent folders and checks they take
-    /// sub-folders; on any failure returns [`Cgroups::unavailable`] with the reason. With the environment
-    /// variable `SEDGE_CGROUPS=off` it does not look at all.
+    /// sub-folders; on any failure returns [`Cgroups::unavailable`] with the reason. (`sedge up --cgroups off`
+    /// skips detection and uses [`Cgroups::unavailable`].)
     ///
     /// cgroup v1 is used when the `memory` controller is mounted as a v1 hierarchy (a hybrid machine's empty
     /// unified hierarchy is then ignored); otherwise cgroup v2 when the unified hierarchy offers `memory`. On v2,
     /// if sedge's own cgroup holds processes it cannot enable controllers for its children, so sedge moves
     /// itself into the leaf `<own>/sedge-main` — only when it is the sole process there.
     pub fn detect() -> Self {
-        if std::env::var("SEDGE_CGROUPS").is_ok_and(|v| v.eq_ignore_ascii_case("off")) {
-            return Self::unavailable("SEDGE_CGROUPS=off");
-        }
         let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
         let cgroups = Self::detect_from(&read("/proc/self/cgroup"), &read("/proc/self/mountinfo"), std::process::id());
         tracing::debug!(cgroups = %cgroups.describe(), "detected cgroups");

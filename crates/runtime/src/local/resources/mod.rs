@@ -4,7 +4,7 @@
 //! - **cgroup v1** (separate `memory`, `cpu`, `cpuacct` hierarchies): each replica gets
 //!   `<own>/sedge/<function>/<replica>` in every hierarchy, where `<own>` is sedge's own cgroup there.
 //! - **cgroup v2** (unified): the same folder once, with the `memory` and `cpu` controllers enabled down to it.
-//! - **fallback** (no writable cgroup, or `SEDGE_CGROUPS=off`): memory bounded by `RLIMIT_AS` (`ulimit -v`),
+//! - **fallback** (no writable cgroup, or `sedge up --cgroups off`): memory bounded by `RLIMIT_AS` (`ulimit -v`),
 //!   which counts *virtual* memory and so is a coarse bound; no CPU limit; usage summed over the replica's
 //!   process groups in `/proc`.
 //!
