@@ -1,6 +1,7 @@
-//! Per-function call statistics: what the autoscaler samples (calls completed, in flight, waiting, time since
-//! the last arrival) and what `describe` and the metrics report about cold starts. Counters are atomics touched
-//! once per call; cold starts are rare and sit behind a mutex.
+//! Per-function call statistics: what the autoscaler samples (calls completed, in flight, waiting, the time
+//! integral of concurrency — whose rate is the average concurrency Knative's queue-proxy reports — and time since
+//! the last arrival) and what `describe` and the metrics report about cold starts. Counters are atomics; the
+//! concurrency integral and cold starts sit behind small mutexes touched once per arrival and departure.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -21,7 +22,25 @@ pub struct CallStats {
     waiting: AtomicU32,
     /// Nanoseconds after `born` of the latest arrival, plus one (0 = none yet).
     last_arrival: AtomicU64,
+    area: Mutex<Area>,
     cold: Mutex<ColdStarts>,
+}
+
+/// The integral of concurrency (calls in flight or waiting) over time.
+#[derive(Debug)]
+struct Area {
+    since: Instant,
+    current: u32,
+    seconds: f64,
+}
+
+impl Area {
+    fn step(&mut self, delta: i32) {
+        let now = Instant::now();
+        self.seconds += f64::from(self.current) * now.saturating_duration_since(self.since).as_secs_f64();
+        self.since = now;
+        self.current = self.current.saturating_add_signed(delta);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -40,6 +59,9 @@ pub struct StatsSnapshot {
     pub in_flight: u32,
     /// Calls waiting for a slot now: held while the function wakes, or queued behind busy replicas.
     pub waiting: u32,
+    /// Concurrency (calls in flight or waiting) integrated over time since the function started, in
+    /// call-seconds: its rate between two snapshots is the average concurrency in between.
+    pub concurrency_seconds: f64,
     /// Time since the last call arrived; `None` if none has.
     pub idle: Option<Duration>,
     /// Cold starts so far.
@@ -58,6 +80,7 @@ impl Default for CallStats {
             in_flight: AtomicU32::new(0),
             waiting: AtomicU32::new(0),
             last_arrival: AtomicU64::new(0),
+            area: Mutex::new(Area { since: Instant::now(), current: 0, seconds: 0.0 }),
             cold: Mutex::default(),
         }
     }
@@ -70,6 +93,7 @@ impl CallStats {
         let since = Instant::now().saturating_duration_since(self.born).as_nanos() as u64;
         self.last_arrival.fetch_max(since + 1, Ordering::AcqRel);
         self.waiting.fetch_add(1, Ordering::AcqRel);
+        self.area.lock().unwrap_or_else(|p| p.into_inner()).step(1);
         Arrival { stats: self, running: false }
     }
 
@@ -91,6 +115,11 @@ impl CallStats {
             let at = self.born + Duration::from_nanos(last - 1);
             Instant::now().saturating_duration_since(at)
         });
+        let concurrency_seconds = {
+            let mut area = self.area.lock().unwrap_or_else(|p| p.into_inner());
+            area.step(0);
+            area.seconds
+        };
         let cold = self.cold.lock().unwrap_or_else(|p| p.into_inner());
         let median = (!cold.recent.is_empty()).then(|| {
             let mut sorted: Vec<Duration> = cold.recent.iter().copied().collect();
@@ -101,6 +130,7 @@ impl CallStats {
             completed: self.completed.load(Ordering::Acquire),
             in_flight: self.in_flight.load(Ordering::Acquire),
             waiting: self.waiting.load(Ordering::Acquire),
+            concurrency_seconds,
             idle,
             cold_starts: cold.count,
             last_cold_start: cold.last,
@@ -131,6 +161,7 @@ impl Drop for Arrival<'_> {
     fn drop(&mut self) {
         let gauge = if self.running { &self.stats.in_flight } else { &self.stats.waiting };
         gauge.fetch_sub(1, Ordering::AcqRel);
+        self.stats.area.lock().unwrap_or_else(|p| p.into_inner()).step(-1);
         self.stats.completed.fetch_add(1, Ordering::AcqRel);
     }
 }
@@ -155,6 +186,21 @@ mod tests {
         assert_eq!((s.waiting, s.in_flight, s.completed), (0, 0, 2));
         tokio::time::advance(Duration::from_secs(5)).await;
         assert_eq!(stats.snapshot().idle, Some(Duration::from_secs(5)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_is_integrated_over_time() {
+        let stats = CallStats::default();
+        let a = stats.arrive();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let b = stats.arrive();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        drop(a);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        drop(b);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        // 1 call for 2 s, 2 calls for 1 s, 1 call for 1 s: 5 call-seconds.
+        assert!((stats.snapshot().concurrency_seconds - 5.0).abs() < 1e-6);
     }
 
     #[test]

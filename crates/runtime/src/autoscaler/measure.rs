@@ -1,6 +1,7 @@
 //! Turning per-tick samples into the load each policy scales on, as OpenFaaS's recording rules define it
 //! (REFERENCE.md §3.2): `rps` is the completion rate over the last 30 s, `capacity` the highest concurrency
-//! seen in the last 45 s. Pure: the caller passes `now`.
+//! seen in the last 45 s; and, for Knative, the average concurrency since the previous sample (the rate of the
+//! concurrency integral). Pure: the caller passes `now`.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -10,13 +11,27 @@ pub const RPS_WINDOW: Duration = Duration::from_secs(30);
 /// Window of the concurrency maximum (`max_over_time(…inflight[45s:5s])`).
 pub const CAPACITY_WINDOW: Duration = Duration::from_secs(45);
 
-/// Samples of one function: (time, calls completed so far, concurrency).
+/// Samples of one function: (time, calls completed so far, concurrency), and the last two readings of the
+/// concurrency integral.
 #[derive(Debug, Clone, Default)]
 pub struct Samples {
     samples: VecDeque<(Duration, u64, u32)>,
+    area: [Option<(Duration, f64)>; 2],
 }
 
 impl Samples {
+    /// Records the concurrency integral (call-seconds) read at `now`.
+    pub fn record_area(&mut self, now: Duration, concurrency_seconds: f64) {
+        self.area = [self.area[1], Some((now, concurrency_seconds))];
+    }
+
+    /// Average concurrency between the last two integral readings; `None` before two.
+    pub fn average_concurrency(&self) -> Option<f64> {
+        let [Some((t0, a0)), Some((t1, a1))] = self.area else { return None };
+        let dt = t1.checked_sub(t0).filter(|d| !d.is_zero())?.as_secs_f64();
+        Some(((a1 - a0) / dt).max(0.0))
+    }
+
     /// Records the counters seen at `now`.
     pub fn record(&mut self, now: Duration, completed: u64, concurrency: u32) {
         self.samples.push_back((now, completed, concurrency));
@@ -78,6 +93,18 @@ mod tests {
         // A burst in the last second shows up spread over the window: (700 - 110) calls in 30 s.
         s.record(secs(41), 40 * 10 + 300, 1);
         assert!((s.rps() - 590.0 / 30.0).abs() < 1e-9, "{}", s.rps());
+    }
+
+    #[test]
+    fn average_concurrency_is_the_rate_of_the_integral() {
+        let mut s = Samples::default();
+        assert_eq!(s.average_concurrency(), None);
+        s.record_area(secs(10), 100.0);
+        assert_eq!(s.average_concurrency(), None);
+        s.record_area(secs(12), 164.0);
+        assert_eq!(s.average_concurrency(), Some(32.0));
+        s.record_area(secs(12), 170.0);
+        assert_eq!(s.average_concurrency(), None, "no time passed");
     }
 
     #[test]

@@ -91,6 +91,7 @@ impl Tracked {
         let cpu = load.usage.map_or(0.0, |u| u.cpu_millicores);
         let concurrency = load.calls.in_flight + load.calls.waiting;
         self.samples.record(now, load.calls.completed, concurrency);
+        self.samples.record_area(now, load.calls.concurrency_seconds);
         match (&self.scaling, &mut self.state) {
             (Scaling::OpenFaas(policy), State::OpenFaas(decider)) => {
                 let observed = match policy.kind {
@@ -104,7 +105,14 @@ impl Tracked {
             }
             (Scaling::Knative(config), State::Knative(kpa)) => {
                 let observed = match config.metric {
-                    Metric::Concurrency => f64::from(concurrency),
+                    // Average concurrency since the last tick, as queue-proxy reports it (the instant count on
+                    // the first tick), and never less than the calls held right now: a burst that arrived just
+                    // before the tick must not be averaged away.
+                    Metric::Concurrency => self
+                        .samples
+                        .average_concurrency()
+                        .unwrap_or(f64::from(concurrency))
+                        .max(f64::from(load.calls.waiting)),
                     Metric::Rps => self.samples.rps(),
                 };
                 kpa.observe(now, observed);
