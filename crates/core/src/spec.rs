@@ -113,6 +113,16 @@ impl FunctionSpec {
         self.deployment.secrets.as_deref().unwrap_or(&[])
     }
 
+    /// Replicas a new deployment starts with: a Knative function's `initial-scale` (0 allowed, as with
+    /// Knative's `allow-zero-initial-scale`: the first call wakes it), never below `min-scale`; otherwise
+    /// `min_replicas`.
+    pub fn initial_replicas(&self) -> u32 {
+        match &self.scaling {
+            Scaling::Knative(kpa) => kpa.initial_scale.max(kpa.min),
+            _ => self.min_replicas,
+        }
+    }
+
     /// Labels.
     pub fn labels(&self) -> &BTreeMap<String, String> {
         static EMPTY: BTreeMap<String, String> = BTreeMap::new();
@@ -373,6 +383,7 @@ mod tests {
         .unwrap();
         let Scaling::Knative(kpa) = &spec.scaling else { panic!("{:?}", spec.scaling) };
         assert_eq!(kpa.total, 4.0, "containerConcurrency is max_inflight");
+        assert_eq!(spec.initial_replicas(), 2, "initial-scale 1, raised to min-scale 2");
         assert_eq!((spec.queue, spec.min_replicas, spec.max_replicas), (40, 2, Some(5)), "10 × containerConcurrency");
         let spec = FunctionSpec::try_from(labelled(&[], &[("autoscaling.knative.dev/window", "10s")], &[])).unwrap();
         assert_eq!(spec.queue, 0, "unlimited concurrency: no queue");
@@ -388,6 +399,9 @@ mod tests {
         d.limits = Some(FunctionResources { cpu: Some("0.5".into()), ..Default::default() });
         let Scaling::Hpa(hpa) = FunctionSpec::try_from(d).unwrap().scaling else { panic!() };
         assert_eq!(hpa.request_millicores, 500.0, "limits.cpu when no request");
+        let zero = labelled(&[], &[("autoscaling.knative.dev/initial-scale", "0")], &[]);
+        assert_eq!(FunctionSpec::try_from(zero).unwrap().initial_replicas(), 0, "deployed at zero, woken by a call");
+        assert_eq!(FunctionSpec::try_from(deployment(&[])).unwrap().initial_replicas(), 1);
     }
 
     #[test]

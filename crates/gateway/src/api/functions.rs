@@ -123,7 +123,7 @@ pub(crate) async fn deploy(gw: &Gateway, spec: FunctionSpec, existing: Option<Fu
     gw.provider.check(&spec).await?;
     let secrets = secret_values(gw, &spec).await?;
     // An update keeps a hand-set replica count, but never below the new minimum.
-    let replicas = existing.as_ref().map_or(spec.min_replicas, |r| r.replicas.max(spec.min_replicas));
+    let replicas = existing.as_ref().map_or(spec.initial_replicas(), |r| r.replicas.max(spec.min_replicas));
     let record = FunctionRecord {
         deployment: spec.deployment.clone(),
         replicas,

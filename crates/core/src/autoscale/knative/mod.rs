@@ -13,7 +13,7 @@
 //! (30 s) has passed since the last non-zero decision, and `scale-to-zero-pod-retention-period` since the last
 //! non-zero load. Before the first observation the decider counts from its first decision, so an idle new
 //! revision goes to zero after the stable window plus the grace period. `initial-scale` is read here for the
-//! loop that creates the revision; the decider does not use it.
+//! deploy ([`crate::FunctionSpec::initial_replicas`]); the decider does not use it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
