@@ -163,3 +163,23 @@ async fn knative_services_deploy_through_the_cli_and_the_api() -> anyhow::Result
     assert!(gw.describe("kn-hello").await?.is_none());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_knative_service_with_initial_scale_zero_starts_at_zero_and_wakes_on_a_call() -> anyhow::Result<()> {
+    let gw = TestGateway::start(SEDGE).await?;
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("server.py");
+    std::fs::write(&script, SERVER)?;
+    let yaml = service(&script, "", "").replace(
+        "autoscaling.knative.dev/max-scale: \"3\"",
+        "autoscaling.knative.dev/max-scale: \"3\"\n        autoscaling.knative.dev/initial-scale: \"0\"",
+    );
+    let r = gw.system(Method::POST, SERVICES).header("content-type", "application/yaml").body(yaml).send().await?;
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await?);
+    let described = gw.describe("kn-hello").await?.context("deployed")?;
+    assert_eq!(described["replicas"], 0, "initial-scale 0: nothing runs until a call");
+    let r = gw.invoke("kn-hello", "you").await?;
+    assert_eq!(r.headers()["x-sedge-cold-start"], "true");
+    assert_eq!(r.text().await?, "hello you from knative");
+    Ok(())
+}
