@@ -5,9 +5,8 @@
 //! the label).
 
 use std::path::Path;
-use std::process::Stdio;
 
-use anyhow::{Context as _, ensure};
+use anyhow::Context as _;
 use reqwest::{Method, StatusCode};
 use sedge_testkit::TestGateway;
 use serde_json::{Value, json};
@@ -63,22 +62,6 @@ spec:
     )
 }
 
-/// Runs the CLI in `dir` against `gw`; returns (stdout, stderr), failing on a non-zero exit.
-async fn sedge(gw: &TestGateway, dir: &Path, args: &[&str]) -> anyhow::Result<(String, String)> {
-    let out = tokio::process::Command::new(SEDGE)
-        .args(args)
-        .current_dir(dir)
-        .env("SEDGE_GATEWAY", &gw.url)
-        .env("SEDGE_STATE", gw.state_dir())
-        .env_remove("SEDGE_PASSWORD")
-        .stdin(Stdio::null())
-        .output()
-        .await?;
-    let (stdout, stderr) = (String::from_utf8(out.stdout)?, String::from_utf8(out.stderr)?);
-    ensure!(out.status.success(), "sedge {args:?} failed: {stdout}\n{stderr}");
-    Ok((stdout, stderr))
-}
-
 #[tokio::test]
 async fn knative_services_deploy_through_the_cli_and_the_api() -> anyhow::Result<()> {
     let gw = TestGateway::start(SEDGE).await?;
@@ -90,7 +73,7 @@ async fn knative_services_deploy_through_the_cli_and_the_api() -> anyhow::Result
     // The CLI: a harmless unsupported field is deployed with a warning on stderr.
     let yaml = service(&script, "          imagePullPolicy: Always\n", "");
     std::fs::write(dir.join("service.yaml"), &yaml)?;
-    let (stdout, stderr) = sedge(&gw, dir, &["deploy", "-f", "service.yaml"]).await?;
+    let (stdout, stderr) = gw.cli(dir, &["deploy", "-f", "service.yaml"]).await?;
     assert!(stdout.contains("Deployed."), "{stdout}");
     assert!(stderr.contains("Warning: spec.template.spec.containers[0].imagePullPolicy: ignored"), "{stderr}");
 
@@ -99,7 +82,7 @@ async fn knative_services_deploy_through_the_cli_and_the_api() -> anyhow::Result
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await?, "hello world from knative");
 
-    let (described, _) = sedge(&gw, dir, &["describe", "kn-hello"]).await?;
+    let (described, _) = gw.cli(dir, &["describe", "kn-hello"]).await?;
     assert!(described.contains("max_inflight=4"), "{described}");
     assert!(described.contains("autoscaling.knative.dev/max-scale=3"), "{described}");
     assert!(described.contains("mode=http"), "{described}");

@@ -3,9 +3,6 @@
 //! cold start, and the metrics and `describe` count the same cold starts. Also: the autoscaler takes an idle
 //! function with `com.openfaas.scale.zero` to zero by itself, and the next call wakes it.
 
-use std::process::Stdio;
-
-use anyhow::ensure;
 use reqwest::StatusCode;
 use sedge_testkit::TestGateway;
 use serde_json::json;
@@ -14,19 +11,6 @@ const SEDGE: &str = env!("CARGO_BIN_EXE_sedge");
 
 fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-async fn sedge(gw: &TestGateway, args: &[&str]) -> anyhow::Result<String> {
-    let out = tokio::process::Command::new(SEDGE)
-        .args(args)
-        .env("SEDGE_GATEWAY", &gw.url)
-        .env("SEDGE_STATE", gw.state_dir())
-        .env_remove("SEDGE_PASSWORD")
-        .stdin(Stdio::null())
-        .output()
-        .await?;
-    ensure!(out.status.success(), "sedge {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8(out.stdout)?)
 }
 
 /// The value of `metric{function_name="<function>"}` in the exposition text.
@@ -49,7 +33,7 @@ async fn two_hundred_clients_wake_a_function_at_zero_and_all_succeed() -> anyhow
     assert_eq!(warm.headers()["x-sedge-cold-start"], "false");
     assert!(warm.headers().get("x-sedge-cold-start-ms").is_none());
 
-    sedge(&gw, &["scale", "sleepy-http", "--replicas", "0"]).await?;
+    gw.cli(std::path::Path::new("."), &["scale", "sleepy-http", "--replicas", "0"]).await?;
     let described = gw.describe("sleepy-http").await?.unwrap();
     assert_eq!((described["replicas"].as_u64(), described["availableReplicas"].as_u64()), (Some(0), Some(0)));
 
@@ -129,7 +113,7 @@ async fn a_model_function_at_zero_loads_on_the_first_call() -> anyhow::Result<()
         "com.sedge.model": models.join("mnist_cnn.onnx"),
         "com.sedge.model.config": "engine: tract\ninput: { image: { size: [28, 28], color: gray, scale: 0.00392156862745098 } }\noutput: { topK: 1 }"}});
     assert_eq!(gw.deploy(deployment).await?, StatusCode::ACCEPTED);
-    sedge(&gw, &["scale", "mnist", "--replicas", "0"]).await?;
+    gw.cli(std::path::Path::new("."), &["scale", "mnist", "--replicas", "0"]).await?;
     let ready = gw.request(reqwest::Method::GET, "/v2/models/mnist/ready").send().await?;
     assert_eq!(ready.status(), StatusCode::BAD_REQUEST, "no instance loaded at zero");
 

@@ -77,6 +77,24 @@ impl TestGateway {
         self.state.path()
     }
 
+    /// Runs the binary's client command `args` in `dir` against this gateway, as a user would (gateway URL and
+    /// state folder from the environment, the admin password read from there); returns (stdout, stderr),
+    /// failing on a non-zero exit.
+    pub async fn cli(&self, dir: &Path, args: &[&str]) -> anyhow::Result<(String, String)> {
+        let out = Command::new(&self.binary)
+            .args(args)
+            .current_dir(dir)
+            .env("SEDGE_GATEWAY", &self.client.url)
+            .env("SEDGE_STATE", self.state_dir())
+            .env_remove("SEDGE_PASSWORD")
+            .stdin(Stdio::null())
+            .output()
+            .await?;
+        let (stdout, stderr) = (String::from_utf8(out.stdout)?, String::from_utf8(out.stderr)?);
+        anyhow::ensure!(out.status.success(), "sedge {args:?} failed: {stdout}\n{stderr}");
+        Ok((stdout, stderr))
+    }
+
     async fn launch(&mut self) -> anyhow::Result<()> {
         let mut child = Command::new(&self.binary)
             .args(["up", "--listen", "127.0.0.1:0", "--state"])
