@@ -18,7 +18,7 @@ use std::io::IsTerminal;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use commands::{build, deploy, functions, invoke, logs, new, secret, version};
+use commands::{bench, build, deploy, functions, invoke, logs, new, secret, version};
 
 /// Serverless functions at the edge, with an OpenFaaS-compatible gateway.
 #[derive(Debug, Parser)]
@@ -57,6 +57,8 @@ enum Command {
     Secret(secret::SecretCommand),
     /// Print the CLI's and the gateway's versions.
     Version(version::VersionArgs),
+    /// Load an HTTP endpoint (virtual users or an arrival rate), with thresholds and reports.
+    Bench(Box<bench::BenchArgs>),
 }
 
 #[tokio::main]
@@ -83,6 +85,7 @@ async fn main() {
         Command::Scale(args) => functions::scale(args).await,
         Command::Secret(command) => secret::run(command).await,
         Command::Version(args) => version::run(args).await,
+        Command::Bench(args) => bench::run(*args).await,
     };
     if let Err(e) = result {
         eprintln!("Error: {e:#}");

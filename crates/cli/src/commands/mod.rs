@@ -8,7 +8,9 @@
 //! - [`invoke`]: `sedge invoke` — calls a function, stdin to stdout.
 //! - [`functions`]: `list`, `describe`, `remove`, `scale`.
 //! - [`logs`], [`secret`], [`version`].
+//! - [`bench`]: `sedge bench` — a load generator for any HTTP server, k6-style thresholds and reports.
 
+pub mod bench;
 pub mod build;
 pub mod deploy;
 pub mod functions;

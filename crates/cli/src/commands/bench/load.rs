@@ -1,0 +1,329 @@
+//! The load loop, the I/O around the pure core: virtual users (closed model) or an arrival schedule (open
+//! model) sending real HTTP/1.1 requests over kept-alive connections, every [`Outcome`] sent to one collector
+//! that records it and hands it to the writers.
+//!
+//! **Closed model** (k6's `ramping-vus`): a controller reads the stage plan every 50 ms; VU `i` runs while
+//! `i < vus_at(now)`: send, wait for the whole response, think, repeat. **Open model** (`constant-arrival-rate`,
+//! `ramping-arrival-rate`): a scheduler sleeps until each intended send time and starts the request then; its
+//! latency counts from the intended time, so a stalled server shows in the percentiles instead of silently
+//! slowing the generator down (coordinated omission, as wrk2 and `oha --latency-correction` correct it). When
+//! `max_inflight` requests are already out, the send is dropped and counted. tokio's timers fire on a 1 ms
+//! grid, so open-model latencies include up to a millisecond of scheduling lag; the summary's service time
+//! (from the actual send) shows the server's part alone.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use sedge_bench::arrival::Schedule;
+use sedge_bench::plan::{self, Stage};
+use sedge_bench::record::{Outcome, Recorder};
+
+/// What each request sends.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Method.
+    pub method: Method,
+    /// Absolute `http://` URL.
+    pub url: Uri,
+    /// Extra headers.
+    pub headers: HeaderMap,
+    /// Bodies, used in turn (one per request): a single literal, or one per file of a folder.
+    pub bodies: Vec<Bytes>,
+}
+
+/// How load is offered.
+#[derive(Debug)]
+pub enum Model {
+    /// Virtual users, each sending its next request once the previous one answered (and it thought).
+    Closed {
+        /// VUs over time.
+        stages: Vec<Stage>,
+        /// VUs at the start of the first stage.
+        start_vus: u32,
+        /// Pause after each response.
+        think: Duration,
+        /// Stop after this many requests in all.
+        iterations: Option<u64>,
+    },
+    /// Requests started at scheduled times, whatever the server does.
+    Open {
+        /// The intended send times.
+        schedule: Schedule,
+        /// Most requests out at once; sends beyond are dropped.
+        max_inflight: u32,
+    },
+}
+
+/// What a response must satisfy to count as a success, besides a 2xx/3xx status.
+#[derive(Debug, Clone, Default)]
+pub struct Check {
+    /// Exact status expected.
+    pub status: Option<u16>,
+    /// Text the body must contain.
+    pub body_contains: Option<String>,
+}
+
+/// A whole test.
+#[derive(Debug)]
+pub struct Test {
+    /// The request.
+    pub target: Target,
+    /// The load model.
+    pub model: Model,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Response checks.
+    pub check: Check,
+}
+
+/// Live counters for progress lines.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Requests answered (or failed).
+    pub done: AtomicU64,
+    /// Failures so far.
+    pub failed: AtomicU64,
+    /// VUs (closed) or requests in flight (open) now.
+    pub active: AtomicU32,
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+struct Shared {
+    client: HttpClient,
+    target: Target,
+    check: Check,
+    timeout: Duration,
+    start: Instant,
+    next_body: AtomicU64,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+    progress: Arc<Progress>,
+}
+
+/// Runs `test` until its plan ends or `stop` fires; every outcome is also passed to `sink` (writers). Returns
+/// what was recorded and how long the test ran.
+pub async fn run(
+    test: Test,
+    stop: CancellationToken,
+    progress: Arc<Progress>,
+    mut sink: impl FnMut(&Outcome) + Send,
+) -> (Recorder, Duration) {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(usize::MAX).build(connector);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let start = Instant::now();
+    let shared = Arc::new(Shared {
+        client,
+        target: test.target,
+        check: test.check,
+        timeout: test.timeout,
+        start,
+        next_body: AtomicU64::new(0),
+        outcomes: tx,
+        progress,
+    });
+    let driver = {
+        let shared = shared.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            match test.model {
+                Model::Closed { stages, start_vus, think, iterations } => {
+                    closed(shared, stages, start_vus, think, iterations, stop).await
+                }
+                Model::Open { schedule, max_inflight } => open(shared, schedule, max_inflight, stop).await,
+            }
+        })
+    };
+    drop(shared);
+    let mut recorder = Recorder::new();
+    while let Some(outcome) = rx.recv().await {
+        recorder.record(&outcome);
+        sink(&outcome);
+    }
+    let dropped = driver.await.unwrap_or(0);
+    recorder.dropped(dropped);
+    (recorder, start.elapsed())
+}
+
+/// Closed model: returns 0 (nothing is dropped).
+async fn closed(
+    shared: Arc<Shared>,
+    stages: Vec<Stage>,
+    start_vus: u32,
+    think: Duration,
+    iterations: Option<u64>,
+    stop: CancellationToken,
+) -> u64 {
+    let wanted = Arc::new(AtomicU32::new(0));
+    let left = Arc::new(AtomicU64::new(iterations.unwrap_or(u64::MAX)));
+    let mut vus = tokio::task::JoinSet::new();
+    let mut started = 0u32;
+    let mut ticks = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = stop.cancelled() => break,
+        }
+        let Some(target) = plan::vus_at(&stages, start_vus, shared.start.elapsed()) else { break };
+        if left.load(Ordering::Acquire) == 0 {
+            break;
+        }
+        wanted.store(target, Ordering::Release);
+        shared.progress.active.store(target, Ordering::Relaxed);
+        while started < target {
+            let (shared, wanted, left, stop) = (shared.clone(), wanted.clone(), left.clone(), stop.clone());
+            let id = started;
+            vus.spawn(async move {
+                while id < wanted.load(Ordering::Acquire) && !stop.is_cancelled() {
+                    if left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_err() {
+                        return;
+                    }
+                    let at = shared.start.elapsed();
+                    send(&shared, at, id).await;
+                    if !think.is_zero() {
+                        tokio::select! {
+                            () = tokio::time::sleep(think) => {}
+                            () = stop.cancelled() => return,
+                        }
+                    }
+                }
+            });
+            started += 1;
+        }
+    }
+    // Past the plan: VUs finish the request they are in, then stop.
+    wanted.store(0, Ordering::Release);
+    while vus.join_next().await.is_some() {}
+    0
+}
+
+/// Open model: returns how many sends were dropped.
+async fn open(shared: Arc<Shared>, mut schedule: Schedule, max_inflight: u32, stop: CancellationToken) -> u64 {
+    let inflight = Arc::new(AtomicU32::new(0));
+    let mut dropped = 0u64;
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut n = 0u32;
+    while let Some(intended) = schedule.next() {
+        tokio::select! {
+            () = tokio::time::sleep_until(shared.start + intended) => {}
+            () = stop.cancelled() => break,
+        }
+        if inflight.fetch_add(1, Ordering::AcqRel) >= max_inflight {
+            inflight.fetch_sub(1, Ordering::AcqRel);
+            dropped += 1;
+            continue;
+        }
+        shared.progress.active.store(inflight.load(Ordering::Relaxed), Ordering::Relaxed);
+        let (shared, inflight) = (shared.clone(), inflight.clone());
+        let worker = n;
+        n = n.wrapping_add(1);
+        tasks.spawn(async move {
+            send(&shared, intended, worker % max_inflight.max(1)).await;
+            inflight.fetch_sub(1, Ordering::AcqRel);
+        });
+        // Reap finished tasks as we go so the set stays small.
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    dropped
+}
+
+/// Sends one request intended at `intended` and reports its outcome.
+async fn send(shared: &Shared, intended: Duration, vu: u32) {
+    let t = &shared.target;
+    let body = match t.bodies.len() {
+        0 => Bytes::new(),
+        1 => t.bodies[0].clone(),
+        n => t.bodies[(shared.next_body.fetch_add(1, Ordering::Relaxed) % n as u64) as usize].clone(),
+    };
+    let bytes_sent = body.len() as u64;
+    let mut request = Request::builder().method(t.method.clone()).uri(t.url.clone());
+    if let Some(headers) = request.headers_mut() {
+        headers.extend(t.headers.clone());
+    }
+    let started = shared.start.elapsed();
+    let result = match request.body(Full::new(body)) {
+        Err(e) => Err(e.to_string()),
+        Ok(request) => {
+            let call = async {
+                let response = shared.client.request(request).await.map_err(|e| describe(&e))?;
+                let (parts, body) = response.into_parts();
+                let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+                Ok::<_, String>((parts, body))
+            };
+            match tokio::time::timeout(shared.timeout, call).await {
+                Ok(r) => r,
+                Err(_) => Err(format!("timeout after {:?}", shared.timeout)),
+            }
+        }
+    };
+    let finished = shared.start.elapsed();
+    let outcome = match result {
+        Ok((parts, body)) => {
+            let status = parts.status.as_u16();
+            let cold = parts.headers.get("x-sedge-cold-start").map(|v| v.as_bytes() == b"true");
+            Outcome {
+                intended,
+                started,
+                finished,
+                status: Some(status),
+                error: check(&shared.check, status, &body),
+                cold,
+                bytes_sent,
+                bytes_received: body.len() as u64,
+                vu,
+            }
+        }
+        Err(error) => Outcome {
+            intended,
+            started,
+            finished,
+            status: None,
+            error: Some(error),
+            cold: None,
+            bytes_sent,
+            bytes_received: 0,
+            vu,
+        },
+    };
+    shared.progress.done.fetch_add(1, Ordering::Relaxed);
+    if !outcome.ok() {
+        shared.progress.failed.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = shared.outcomes.send(outcome);
+}
+
+/// The failed check, if any.
+fn check(check: &Check, status: u16, body: &[u8]) -> Option<String> {
+    if let Some(want) = check.status.filter(|want| *want != status) {
+        return Some(format!("status {status}, expected {want}"));
+    }
+    let text = check.body_contains.as_deref()?;
+    let found = body.windows(text.len().max(1)).any(|w| w == text.as_bytes());
+    (!found).then(|| format!("body does not contain {text:?}"))
+}
+
+/// A transport error with its cause (hyper's top-level message alone says only "client error").
+fn describe(e: &hyper_util::client::legacy::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,88 @@
+//! `sedge bench` against a running sedge: the summary's counts match the gateway's own `/metrics`, thresholds
+//! set the exit code (99 when one fails), bad arguments exit 2 naming the text, an unreachable target is one
+//! clear line, and the JTL file has one row per request.
+
+use reqwest::StatusCode;
+use sedge_testkit::TestGateway;
+use serde_json::{Value, json};
+
+const SEDGE: &str = env!("CARGO_BIN_EXE_sedge");
+
+async fn bench(args: &[&str]) -> anyhow::Result<std::process::Output> {
+    Ok(tokio::process::Command::new(SEDGE).arg("bench").args(args).output().await?)
+}
+
+/// `gateway_function_invocation_total{function_name="<f>",code="<code>"}` from the exposition text.
+fn invocations(metrics: &str, function: &str, code: &str) -> Option<f64> {
+    let prefix = format!("gateway_function_invocation_total{{function_name=\"{function}\",code=\"{code}\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn the_summary_agrees_with_the_gateways_metrics() -> anyhow::Result<()> {
+    let gw = TestGateway::start(SEDGE).await?;
+    assert_eq!(gw.deploy(json!({"service": "echo", "image": "cat", "envProcess": "cat"})).await?, StatusCode::ACCEPTED);
+    let dir = tempfile::tempdir()?;
+    let (summary, jtl) = (dir.path().join("summary.json"), dir.path().join("run.jtl"));
+    let url = format!("{}/function/echo", gw.url);
+    let out = bench(&[
+        &url,
+        "-d",
+        "hello",
+        "--vus",
+        "4",
+        "--iterations",
+        "200",
+        "--duration",
+        "60s",
+        "--check-body",
+        "hello",
+        "--threshold",
+        "errors==0",
+        "--threshold",
+        "p(99)<10s",
+        "--json",
+        summary.to_str().unwrap(),
+        "--jtl",
+        jtl.to_str().unwrap(),
+        "--quiet",
+    ])
+    .await?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("http_reqs"), "a k6-style summary: {stdout}");
+
+    let json: Value = serde_json::from_slice(&std::fs::read(&summary)?)?;
+    assert_eq!(json["summary"]["requests"], 200);
+    assert_eq!(json["summary"]["failed"], 0);
+    assert_eq!(json["passed"], true);
+    let metrics = gw.request(reqwest::Method::GET, "/metrics").send().await?.text().await?;
+    assert_eq!(invocations(&metrics, "echo.openfaas-fn", "200"), Some(200.0), "the server counted the same calls");
+    let rows = std::fs::read_to_string(&jtl)?;
+    assert_eq!(rows.lines().count(), 201, "a header and one row per request");
+    assert!(rows.starts_with("timeStamp,elapsed,label,responseCode"));
+
+    // A threshold that cannot hold: exit 99, the summary still printed.
+    let out = bench(&[&url, "-d", "x", "--iterations", "5", "--threshold", "max<0ms", "--quiet"]).await?;
+    assert_eq!(out.status.code(), Some(99));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("max<0ms"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_arguments_and_an_unreachable_target_are_one_clear_line() -> anyhow::Result<()> {
+    let out = bench(&["http://127.0.0.1:9/", "--threshold", "p95<fast"]).await?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("p95<fast"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bench(&["http://127.0.0.1:9/", "--stages", "30s:ten"]).await?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("30s:ten"));
+
+    // Port 9 (discard) is closed on loopback here: a refused connection, said once.
+    let out = bench(&["http://127.0.0.1:9/", "--iterations", "3"]).await?;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot reach http://127.0.0.1:9/"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    Ok(())
+}
