@@ -327,3 +327,74 @@ fn describe(e: &hyper_util::client::legacy::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A keep-alive HTTP/1.1 server on loopback that answers "ok" at once, except that every request arriving
+    /// in `[stall_from, stall_until)` after `t0` is held until `stall_until` (a whole-server pause).
+    async fn stalling_server(t0: Instant, stall_from: Duration, stall_until: Duration) -> Uri {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else { return };
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = socket.read(&mut chunk).await else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..end + 4);
+                            let now = t0.elapsed();
+                            if now >= stall_from && now < stall_until {
+                                tokio::time::sleep_until(t0 + stall_until).await;
+                            }
+                            let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            if socket.write_all(reply).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        format!("http://{addr}/").parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_server_stall_shows_in_the_latency_counted_from_the_intended_send() {
+        let t0 = Instant::now();
+        let url = stalling_server(t0, Duration::from_millis(500), Duration::from_millis(600)).await;
+        let test = Test {
+            target: Target { method: Method::GET, url, headers: HeaderMap::new(), bodies: Vec::new() },
+            model: Model::Open { schedule: Schedule::constant(1000.0, Duration::from_secs(1)), max_inflight: 1000 },
+            timeout: Duration::from_secs(10),
+            check: Check::default(),
+        };
+        let mut outcomes = Vec::new();
+        let (recorder, _) =
+            run(test, CancellationToken::new(), Arc::new(Progress::default()), |o| outcomes.push(o.clone())).await;
+        assert_eq!(recorder.count(), 1000, "every scheduled send happened");
+        assert!(outcomes.iter().all(Outcome::ok));
+        // Sends intended in the first half of the stall cannot finish before it ends: ≥ 50 ms each, whether
+        // they reached the server inside the window or (on a busy machine) after it.
+        let intended_early =
+            |o: &&Outcome| o.intended >= Duration::from_millis(500) && o.intended < Duration::from_millis(550);
+        let stalled: Vec<&Outcome> = outcomes.iter().filter(intended_early).collect();
+        assert!(stalled.len() >= 45, "about 50 sends were intended then: {}", stalled.len());
+        for o in &stalled {
+            assert!(o.latency() >= Duration::from_millis(50), "{o:?}");
+        }
+        let summary = recorder.summary(Duration::from_secs(1));
+        // Sends intended in [500, 590) ms wait ≥ 10 ms: 9 % of all, so the corrected p95 is at least 10 ms.
+        assert!(summary.latency.p95_ms >= 10.0, "the stall is in the corrected p95: {:?}", summary.latency);
+    }
+}
