@@ -37,30 +37,7 @@ pub fn duration(text: &str) -> Result<Duration, ParseError> {
     if value == "0" {
         return Ok(Duration::ZERO);
     }
-    let mut rest = value;
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        if number_len == 0 {
-            return Err(err("expected a number before each unit, such as 250ms, 10s or 1m30s"));
-        }
-        let number: f64 = rest[..number_len].parse().map_err(|_| err("not a number"))?;
-        rest = &rest[number_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let seconds_per_unit = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "" => return Err(err("missing unit; use ns, us, ms, s, m or h")),
-            _ => return Err(err("unknown unit; use ns, us, ms, s, m or h")),
-        };
-        rest = &rest[unit_len..];
-        total += number * seconds_per_unit;
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| err("out of range"))
+    sedge_core::duration::parse_go(value).map_err(err)
 }
 
 /// Parses a non-negative finite decimal number (no sign, no exponent-only forms like `inf` or `nan`).

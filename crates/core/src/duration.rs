@@ -23,11 +23,20 @@ pub fn parse(value: &str) -> Result<Duration, SpecError> {
     if let Ok(secs) = value.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
+    parse_go(value).map_err(|_| err())
+}
+
+/// Parses a Go duration string (`1m30s`, `500ms`, `1.5h`, units glued together); the error says what is wrong,
+/// for callers to wrap in their own message.
+pub fn parse_go(value: &str) -> Result<Duration, &'static str> {
     let mut rest = value;
     let mut total = 0f64;
     while !rest.is_empty() {
         let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let number: f64 = rest[..number_len].parse().map_err(|_| err())?;
+        if number_len == 0 {
+            return Err("expected a number before each unit, such as 250ms, 10s or 1m30s");
+        }
+        let number: f64 = rest[..number_len].parse().map_err(|_| "not a number")?;
         rest = &rest[number_len..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let seconds_per_unit = match &rest[..unit_len] {
@@ -37,12 +46,13 @@ pub fn parse(value: &str) -> Result<Duration, SpecError> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            _ => return Err(err()),
+            "" => return Err("missing unit; use ns, us, ms, s, m or h"),
+            _ => return Err("unknown unit; use ns, us, ms, s, m or h"),
         };
         rest = &rest[unit_len..];
         total += number * seconds_per_unit;
     }
-    Duration::try_from_secs_f64(total).map_err(|_| err())
+    Duration::try_from_secs_f64(total).map_err(|_| "out of range")
 }
 
 /// Formats a duration the way Go prints short ones (`8s`, `1.5s`, `250ms`), for messages and listings.
