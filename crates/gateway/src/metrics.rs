@@ -219,16 +219,15 @@ impl Metrics {
         self.oom_kills.clear();
         self.prebake_memory.clear();
         for name in provider.functions() {
-            let Some(counts) = provider.replicas(&name) else { continue };
+            let Some(load) = provider.load(&name) else { continue };
             let function_name = name.to_string();
             self.service_count
                 .get_or_create(&FunctionLabels { function_name: function_name.clone() })
-                .set(i64::from(counts.count(ReplicaState::Ready)));
-            for (state, n) in counts.by_state {
+                .set(i64::from(load.replicas.count(ReplicaState::Ready)));
+            for &(state, n) in &load.replicas.by_state {
                 let labels = ReplicaLabels { function_name: function_name.clone(), state: state.as_str().to_string() };
                 self.replicas.get_or_create(&labels).set(i64::from(n));
             }
-            let Some(load) = provider.load(&name) else { continue };
             for r in &load.replica_usage {
                 let labels = ReplicaIdLabels { function_name: function_name.clone(), replica: r.id.clone() };
                 self.replica_cpu.get_or_create(&labels).set(r.cpu_millicores);

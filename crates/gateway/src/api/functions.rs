@@ -163,13 +163,14 @@ pub fn status_of(gw: &Gateway, record: &FunctionRecord) -> FunctionStatus {
         name: record.deployment.service.clone(),
         namespace: record.deployment.namespace.clone().unwrap_or_default(),
     };
-    let counts = gw.provider.replicas(&name);
-    status.replicas = counts.as_ref().map_or(u64::from(record.replicas), |c| u64::from(c.desired));
+    let load = gw.provider.load(&name);
+    let counts = load.as_ref().map(|l| &l.replicas);
+    status.replicas = counts.map_or(u64::from(record.replicas), |c| u64::from(c.desired));
     status.available_replicas = counts.map_or(0, |c| u64::from(c.count(ReplicaState::Ready)));
     status.invocation_count = (record.invocation_count + gw.counts.get(&name)) as f64;
     let created = UNIX_EPOCH + Duration::from_millis(record.created_at_ms.max(0) as u64);
     status.created_at = Some(humantime::format_rfc3339_seconds(created).to_string());
-    if let Some(load) = gw.provider.load(&name) {
+    if let Some(load) = load {
         status.usage =
             load.usage.map(|u| FunctionUsage { cpu: u.cpu_millicores, total_memory_bytes: u.memory_bytes as f64 });
         // Cold starts, read back by `describe`: how many, the latest, and the median of the recent ones.

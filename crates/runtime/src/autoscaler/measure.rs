@@ -63,11 +63,6 @@ impl Samples {
             .max()
             .unwrap_or(0)
     }
-
-    /// The concurrency of the latest sample.
-    pub fn concurrency(&self) -> u32 {
-        self.samples.back().map_or(0, |&(_, _, c)| c)
-    }
 }
 
 #[cfg(test)]
@@ -113,7 +108,6 @@ mod tests {
         s.record(secs(0), 0, 64);
         s.record(secs(10), 0, 2);
         assert_eq!(s.peak_concurrency(), 64);
-        assert_eq!(s.concurrency(), 2);
         s.record(secs(46), 0, 3);
         assert_eq!(s.peak_concurrency(), 3);
     }

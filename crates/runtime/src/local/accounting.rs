@@ -133,9 +133,11 @@ impl Accounting {
         new
     }
 
-    /// OOM kills in this replica since it was confined, read now.
-    pub fn oom_total(&self) -> u64 {
-        self.confinement.as_ref().map_or(0, Confinement::oom_kills)
+    /// OOM kills in this replica seen so far by [`Accounting::sample`] or [`Accounting::take_oom_kills`]
+    /// (the supervisor takes them when a server exits, the fork path when a call fails, the sampler every few
+    /// seconds); no file is read here.
+    pub fn oom_seen(&self) -> u64 {
+        self.reading.lock().unwrap_or_else(|p| p.into_inner()).oom_kills
     }
 
     /// The latest reading.

@@ -83,11 +83,18 @@ impl LocalFunction {
             loop {
                 ticks.tick().await;
                 let Some(f) = me.upgrade() else { return };
-                for r in f.router.replicas() {
-                    let sample = r.accounting.sample(start.elapsed());
-                    if sample.new_oom_kills > 0 {
-                        f.oom(&r, sample.new_oom_kills);
-                    }
+                let replicas = f.router.replicas();
+                let now = start.elapsed();
+                // cgroup and /proc files are read on the blocking pool, not on an async worker.
+                let Ok(samples) = tokio::task::spawn_blocking(move || {
+                    replicas.into_iter().map(|r| (r.accounting.sample(now), r)).collect::<Vec<_>>()
+                })
+                .await
+                else {
+                    continue;
+                };
+                for (sample, r) in samples.iter().filter(|(s, _)| s.new_oom_kills > 0) {
+                    f.oom(r, sample.new_oom_kills);
                 }
             }
         });
@@ -103,9 +110,9 @@ impl LocalFunction {
         );
     }
 
-    /// OOM kills so far, in current replicas (read now) and removed ones.
+    /// OOM kills seen so far, in current replicas and removed ones.
     pub fn oom_kills(&self) -> u64 {
-        let current: u64 = self.router.replicas().iter().map(|r| r.accounting.oom_total()).sum();
+        let current: u64 = self.router.replicas().iter().map(|r| r.accounting.oom_seen()).sum();
         self.retired_oom_kills.load(Ordering::Acquire) + current
     }
 
@@ -113,8 +120,8 @@ impl LocalFunction {
     async fn retire(&self, removed: Vec<Arc<Replica>>, grace: Duration) {
         futures_util::future::join_all(removed.iter().map(|r| async move {
             r.drain(grace).await;
-            self.retired_oom_kills.fetch_add(r.accounting.oom_total(), Ordering::AcqRel);
-            r.release_resources().await;
+            let kills = r.release_resources().await;
+            self.retired_oom_kills.fetch_add(kills, Ordering::AcqRel);
         }))
         .await;
     }

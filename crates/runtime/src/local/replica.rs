@@ -118,10 +118,16 @@ impl Replica {
         self.stopped.cancelled().await;
     }
 
-    /// Removes the replica's cgroups once it has stopped.
-    pub async fn release_resources(self: &Arc<Self>) {
+    /// Removes the replica's cgroups once it has stopped (on the blocking pool); returns its final OOM-kill count.
+    pub async fn release_resources(self: &Arc<Self>) -> u64 {
         let me = self.clone();
-        let _ = tokio::task::spawn_blocking(move || me.accounting.remove()).await;
+        tokio::task::spawn_blocking(move || {
+            me.accounting.take_oom_kills();
+            me.accounting.remove();
+            me.accounting.oom_seen()
+        })
+        .await
+        .unwrap_or(0)
     }
 }
 

@@ -109,7 +109,8 @@ impl Router {
     }
 
     /// Calls waiting now (including any that gave up and were not yet skipped).
-    pub fn waiting(&self) -> usize {
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
         self.lock().waiting.len()
     }
 
