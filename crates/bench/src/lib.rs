@@ -10,6 +10,7 @@
 //! - [`record`]: one request's [`record::Outcome`]; the [`record::Recorder`] (HDR histograms, all/cold/warm)
 //!   and its [`record::Summary`].
 //! - [`threshold`]: k6-style pass/fail thresholds (`p95<50ms`, `errors<0.1%`) checked against a summary.
+//! - [`report`]: a report as data (seed-vs-sedge comparison, tables, charts) for HTML, CSV and JSON.
 //! - [`out`]: report formats: JMeter JTL rows, InfluxDB line protocol, the JSON summary, k6-style text.
 
 pub mod arrival;
@@ -17,4 +18,5 @@ pub mod out;
 pub mod parse;
 pub mod plan;
 pub mod record;
+pub mod report;
 pub mod threshold;
