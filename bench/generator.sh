@@ -3,11 +3,13 @@
 #
 #   max rate   each generator in turn, 64 connections, 10 s, against the same trivial endpoint (a sedge gateway's
 #              /healthz on loopback): requests per second, and the generator's own CPU per 1,000 requests
-#              (user + system time of the generator process, from getrusage).
+#              (user + system time of the generator process, from getrusage). The generators take turns for
+#              ROUNDS rounds and each row is the round with the median rate, so that a noisy neighbour on a
+#              shared machine hits all of them alike; the last line is sedge's median rate over oha's.
 #   open model sedge bench --rate 5000/s for 10 s: the achieved rate (goal: within 1 %) and dropped sends.
 #
 #   bench/generator.sh                     # builds target/release/sedge unless NO_BUILD=1
-#   CONNECTIONS=32 SECONDS_EACH=5 bench/generator.sh
+#   CONNECTIONS=32 SECONDS_EACH=5 ROUNDS=5 bench/generator.sh
 #
 # Needs: cargo (or NO_BUILD=1), python3, and for the peers oha (`cargo install oha`) and wrk (apt-get install -y
 # wrk); a missing peer is reported and skipped.
@@ -16,6 +18,7 @@ cd "$(dirname "$0")/.."
 CONNECTIONS=${CONNECTIONS:-64}
 SECONDS_EACH=${SECONDS_EACH:-10}
 RATE=${RATE:-5000}
+ROUNDS=${ROUNDS:-3}
 [ "${NO_BUILD:-}" = 1 ] || cargo build --release -p sedge >/dev/null
 SEDGE=${SEDGE:-$PWD/target/release/sedge}
 state=$(mktemp -d)
@@ -49,45 +52,66 @@ start = text.rfind('\n{')
 sys.stdout.write(text[start + 1:] if start >= 0 else text)"
 }
 
-report() { # name cpu requests seconds
-  python3 -c "import sys; n, cpu, req, s = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]); print(f'| {n} | {req/s:,.0f} | {req:,.0f} | {cpu*1000/max(req,1)*1000:.1f} ms |')" "$@"
-}
-
-echo
-echo "| generator | req/s | requests | generator CPU per 1,000 requests |"
-echo "|---|---|---|---|"
-out=$(cpu_of "$SEDGE" bench "$url" --vus "$CONNECTIONS" --duration "${SECONDS_EACH}s" --quiet --json /dev/stdout)
-cpu=$(head -1 <<<"$out")
-json=$(tail -n +2 <<<"$out" | last_json | python3 -c "
+# One measurement: "<name>\t<cpu seconds>\t<requests>\t<seconds>" appended to $runs.
+runs=$state/runs.tsv
+measure() { # name command...
+  local name=$1 out cpu numbers
+  shift
+  out=$(cpu_of "$@")
+  cpu=$(head -1 <<<"$out")
+  case $name in
+    sedge*) numbers=$(tail -n +2 <<<"$out" | last_json | python3 -c "
 import json, sys
 d = json.load(sys.stdin)['summary']
-print(d['requests'], d['duration_s'])")
-report "sedge bench (closed, $CONNECTIONS VUs)" "$cpu" $json
-if command -v oha >/dev/null; then
-  out=$(cpu_of oha -c "$CONNECTIONS" -z "${SECONDS_EACH}s" --no-tui --output-format json "$url")
-  cpu=$(head -1 <<<"$out")
-  json=$(tail -n +2 <<<"$out" | python3 -c "
+print(d['requests'], d['duration_s'])") ;;
+    oha*) numbers=$(tail -n +2 <<<"$out" | python3 -c "
 import json, sys
 d = json.load(sys.stdin)
-total = sum(d['statusCodeDistribution'].values())
-print(total, d['summary']['total'])")
-  report "oha -c $CONNECTIONS" "$cpu" $json
-else
-  echo "| oha | not installed (cargo install oha) | | |"
-fi
-if command -v wrk >/dev/null; then
-  out=$(cpu_of wrk -t 2 -c "$CONNECTIONS" -d "${SECONDS_EACH}s" "$url")
-  cpu=$(head -1 <<<"$out")
-  json=$(tail -n +2 <<<"$out" | python3 -c "
+print(sum(d['statusCodeDistribution'].values()), d['summary']['total'])") ;;
+    wrk*) numbers=$(tail -n +2 <<<"$out" | python3 -c "
 import re, sys
-t = sys.stdin.read()
-m = re.search(r'(\d+) requests in ([\d.]+)(\w+)', t)
-unit = {'s': 1, 'ms': 1e-3, 'm': 60}[m.group(3)]
-print(m.group(1), float(m.group(2)) * unit)")
-  report "wrk -t 2 -c $CONNECTIONS" "$cpu" $json
-else
-  echo "| wrk | not installed (apt-get install -y wrk) | | |"
-fi
+m = re.search(r'(\d+) requests in ([\d.]+)(\w+)', sys.stdin.read())
+print(m.group(1), float(m.group(2)) * {'s': 1, 'ms': 1e-3, 'm': 60}[m.group(3)])") ;;
+  esac
+  printf '%s\t%s\t%s\n' "$name" "$cpu" "${numbers// /$'\t'}" >>"$runs"
+}
+
+sedge_name="sedge bench (closed, $CONNECTIONS VUs)"
+peers=()
+command -v oha >/dev/null && peers+=(oha) || echo "oha: not installed (cargo install oha), skipped"
+command -v wrk >/dev/null && peers+=(wrk) || echo "wrk: not installed (apt-get install -y wrk), skipped"
+for round in $(seq "$ROUNDS"); do
+  measure "$sedge_name" "$SEDGE" bench "$url" --vus "$CONNECTIONS" --duration "${SECONDS_EACH}s" --quiet --json /dev/stdout
+  for peer in "${peers[@]}"; do
+    case $peer in
+      oha) measure "oha -c $CONNECTIONS" oha -c "$CONNECTIONS" -z "${SECONDS_EACH}s" --no-tui --output-format json "$url" ;;
+      wrk) measure "wrk -t 2 -c $CONNECTIONS" wrk -t 2 -c "$CONNECTIONS" -d "${SECONDS_EACH}s" "$url" ;;
+    esac
+  done
+done
+
+echo
+python3 - "$runs" "$ROUNDS" <<'PY'
+import sys
+from collections import defaultdict
+runs = defaultdict(list)  # name -> [(req/s, requests, cpu ms per 1,000 requests)], in order of appearance
+for line in open(sys.argv[1]):
+    name, cpu, requests, seconds = line.rstrip("\n").split("\t")
+    cpu, requests, seconds = float(cpu), float(requests), float(seconds)
+    runs[name].append((requests / seconds, requests, cpu * 1e6 / max(requests, 1)))
+print(f"| generator | req/s (median of {sys.argv[2]}) | requests | generator CPU per 1,000 requests | req/s of each round |")
+print("|---|---|---|---|---|")
+median = {}
+for name, rounds in runs.items():
+    rate, requests, cpu = sorted(rounds)[len(rounds) // 2]
+    median[name] = rate
+    each = ", ".join(f"{r:,.0f}" for r, _, _ in rounds)
+    print(f"| {name} | {rate:,.0f} | {requests:,.0f} | {cpu:.1f} ms | {each} |")
+sedge = next(iter(median.values()))
+oha = [rate for name, rate in median.items() if name.startswith("oha")]
+if oha:
+    print(f"\nsedge bench / oha (median req/s): {sedge / oha[0]:.2f}")
+PY
 
 echo
 echo "open model: sedge bench --rate ${RATE}/s for ${SECONDS_EACH}s"

@@ -9,9 +9,13 @@
 //! - [`arrival`]: the open model, rates (`5000/s`) and rate ramps into an exact [`arrival::Schedule`] of sends.
 //! - [`record`]: one request's [`record::Outcome`]; the [`record::Recorder`] (HDR histograms, all/cold/warm)
 //!   and its [`record::Summary`].
+//! - [`timeline`]: the same requests second by second (counts, errors, cold starts, latency percentiles).
 //! - [`threshold`]: k6-style pass/fail thresholds (`p95<50ms`, `errors<0.1%`) checked against a summary.
+//! - [`scrape`]: one metric's samples from a Prometheus `/metrics` page (sedge's ready replicas).
 //! - [`report`]: a report as data (seed-vs-sedge comparison, tables, charts) for HTML, CSV and JSON.
-//! - [`out`]: report formats: JMeter JTL rows, InfluxDB line protocol, the JSON summary, k6-style text.
+//! - [`run_report`]: the report of one plain `sedge bench` run (`--html`).
+//! - [`out`]: report formats: JMeter JTL rows, InfluxDB line protocol, the JSON summary, k6-style text, the
+//!   HTML report with SVG charts, CSV tables.
 
 pub mod arrival;
 pub mod out;
@@ -19,4 +23,7 @@ pub mod parse;
 pub mod plan;
 pub mod record;
 pub mod report;
+pub mod run_report;
+pub mod scrape;
 pub mod threshold;
+pub mod timeline;

@@ -10,11 +10,14 @@
 //!
 //! [`Recorder::summary`] produces a [`Summary`]; its percentiles are the histogram's (the highest value
 //! equivalent to the bucket, clamped to the exact min and max), and [`Summary::latency_at`] answers any quantile.
+//! [`Recorder::timeline`] keeps the same requests second by second ([`Timeline`]) for charts over time.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+
+use crate::timeline::Timeline;
 
 /// One request, as the runner saw it.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,6 +152,7 @@ pub struct Recorder {
     dropped: u64,
     bytes_sent: u64,
     bytes_received: u64,
+    timeline: Timeline,
 }
 
 impl Default for Recorder {
@@ -170,6 +174,7 @@ impl Recorder {
             dropped: 0,
             bytes_sent: 0,
             bytes_received: 0,
+            timeline: Timeline::new(),
         }
     }
 
@@ -190,6 +195,7 @@ impl Recorder {
         *self.statuses.entry(status).or_default() += 1;
         self.bytes_sent += o.bytes_sent;
         self.bytes_received += o.bytes_received;
+        self.timeline.record(o);
     }
 
     /// Open model: `n` sends that never happened (the generator could not keep up, or too many were in flight).
@@ -210,6 +216,12 @@ impl Recorder {
         self.dropped += other.dropped;
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
+        self.timeline.merge(&other.timeline);
+    }
+
+    /// The recorded requests second by second, by the second each finished in.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
     }
 
     /// Requests recorded (dropped sends excluded).

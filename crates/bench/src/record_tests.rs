@@ -148,6 +148,21 @@ fn merge_equals_recording_everything_in_one() {
     a.merge(&b);
     assert_eq!(a.count(), 500);
     assert_eq!(a.summary(Duration::from_secs(5)), both.summary(Duration::from_secs(5)));
+    assert_eq!(a.timeline().points(), both.timeline().points());
+}
+
+#[test]
+fn keeps_a_timeline_of_what_it_records() {
+    let mut r = Recorder::new();
+    r.record(&Outcome { finished: Duration::from_millis(300), ..outcome(0) });
+    r.record(&Outcome { finished: Duration::from_millis(2100), status: Some(500), cold: Some(true), ..outcome(0) });
+    let points = r.timeline().points();
+    assert_eq!(
+        points.iter().map(|p| (p.requests, p.errors, p.cold)).collect::<Vec<_>>(),
+        [(1, 0, 0), (0, 0, 0), (1, 1, 1)]
+    );
+    assert_eq!(points[2].bytes, 1100);
+    assert_eq!(Recorder::new().timeline().seconds(), 0);
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::io::IsTerminal;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use commands::{bench, build, deploy, functions, invoke, logs, new, secret, version};
+use commands::{bench, build, deploy, experiment, functions, invoke, logs, new, secret, version};
 
 /// Serverless functions at the edge, with an OpenFaaS-compatible gateway.
 #[derive(Debug, Parser)]
@@ -59,6 +59,8 @@ enum Command {
     Version(version::VersionArgs),
     /// Load an HTTP endpoint (virtual users or an arrival rate), with thresholds and reports.
     Bench(Box<bench::BenchArgs>),
+    /// Reproduce a seed's experiment on this box and write a report beside the seed's figures.
+    Experiment(experiment::ExperimentArgs),
 }
 
 #[tokio::main]
@@ -86,6 +88,7 @@ async fn main() {
         Command::Secret(command) => secret::run(command).await,
         Command::Version(args) => version::run(args).await,
         Command::Bench(args) => bench::run(*args).await,
+        Command::Experiment(args) => experiment::run(args).await,
     };
     if let Err(e) = result {
         eprintln!("Error: {e:#}");

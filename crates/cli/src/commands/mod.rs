@@ -9,10 +9,12 @@
 //! - [`functions`]: `list`, `describe`, `remove`, `scale`.
 //! - [`logs`], [`secret`], [`version`].
 //! - [`bench`]: `sedge bench` — a load generator for any HTTP server, k6-style thresholds and reports.
+//! - [`experiment`]: `sedge experiment` — the seeds' experiments, reports with the seed's figures beside sedge's.
 
 pub mod bench;
 pub mod build;
 pub mod deploy;
+pub mod experiment;
 pub mod functions;
 pub mod invoke;
 pub mod logs;

@@ -1,22 +1,30 @@
 //! The load loop, the I/O around the pure core: virtual users (closed model) or an arrival schedule (open
-//! model) sending real HTTP/1.1 requests over kept-alive connections, every [`Outcome`] sent to one collector
-//! that records it and hands it to the writers.
+//! model) sending real HTTP/1.1 requests over kept-alive connections, every [`Outcome`] handed to one collector
+//! that records it and passes it to the writers (`sink`).
 //!
-//! **Closed model** (k6's `ramping-vus`): a controller reads the stage plan every 50 ms; VU `i` runs while
-//! `i < vus_at(now)`: send, wait for the whole response, think, repeat. **Open model** (`constant-arrival-rate`,
-//! `ramping-arrival-rate`): a scheduler sleeps until each intended send time and starts the request then; its
-//! latency counts from the intended time, so a stalled server shows in the percentiles instead of silently
-//! slowing the generator down (coordinated omission, as wrk2 and `oha --latency-correction` correct it). When
-//! `max_inflight` requests are already out, the send is dropped and counted. tokio's timers fire on a 1 ms
-//! grid, so open-model latencies include up to a millisecond of scheduling lag; the summary's service time
-//! (from the actual send) shows the server's part alone.
+//! # Layout
+//! - [`closed`]: the closed model (k6's `ramping-vus`), the generator's hot path: VUs on one current-thread
+//!   runtime per core, each with its own connection, handing outcomes over in batches.
+//! - [`conn`]: one VU's connection, without a pool: connects, keeps alive, reconnects.
+//! - here: the types, [`run`] and its collector, the open model, and turning a response into an [`Outcome`].
+//!
+//! **Open model** (`constant-arrival-rate`, `ramping-arrival-rate`): a scheduler sleeps until each intended
+//! send time and starts the request then, on hyper-util's pooled client (a request starts when its time comes,
+//! on whichever connection is free); its latency counts from the intended time, so a stalled server shows in the
+//! percentiles instead of silently slowing the generator down (coordinated omission, as wrk2 and
+//! `oha --latency-correction` correct it). When `max_inflight` requests are already out, the send is dropped
+//! and counted. tokio's timers fire on a 1 ms grid, so open-model latencies include up to a millisecond of
+//! scheduling lag; the summary's service time (from the actual send) shows the server's part alone.
+
+mod closed;
+mod conn;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Uri};
+use http::{HeaderMap, Method, Request, Uri, header, response};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -25,8 +33,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use conn::Conn;
 use sedge_bench::arrival::Schedule;
-use sedge_bench::plan::{self, Stage};
+use sedge_bench::plan::Stage;
 use sedge_bench::record::{Outcome, Recorder};
 
 /// What each request sends.
@@ -98,16 +107,17 @@ pub struct Progress {
     pub active: AtomicU32,
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
+/// What every request of a run shares.
 struct Shared {
-    client: HttpClient,
     target: Target,
+    /// The closed model's request line and headers: origin-form path, the target's headers and `Host`.
+    origin: Uri,
+    origin_headers: HeaderMap,
     check: Check,
     timeout: Duration,
     start: Instant,
     next_body: AtomicU64,
-    outcomes: mpsc::UnboundedSender<Outcome>,
+    outcomes: mpsc::UnboundedSender<Vec<Outcome>>,
     progress: Arc<Progress>,
 }
 
@@ -119,15 +129,17 @@ pub async fn run(
     progress: Arc<Progress>,
     mut sink: impl FnMut(&Outcome) + Send,
 ) -> (Recorder, Duration) {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(usize::MAX).build(connector);
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Outcome>>();
     let start = Instant::now();
+    let origin = test.target.url.path_and_query().map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
+    let mut origin_headers = test.target.headers.clone();
+    if let Some(host) = Conn::host(&test.target.url).filter(|_| !origin_headers.contains_key(header::HOST)) {
+        origin_headers.insert(header::HOST, host);
+    }
     let shared = Arc::new(Shared {
-        client,
         target: test.target,
+        origin,
+        origin_headers,
         check: test.check,
         timeout: test.timeout,
         start,
@@ -141,7 +153,7 @@ pub async fn run(
         tokio::spawn(async move {
             match test.model {
                 Model::Closed { stages, start_vus, think, iterations } => {
-                    closed(shared, stages, start_vus, think, iterations, stop).await
+                    closed::run(shared, stages, start_vus, think, iterations, stop).await
                 }
                 Model::Open { schedule, max_inflight } => open(shared, schedule, max_inflight, stop).await,
             }
@@ -149,69 +161,24 @@ pub async fn run(
     };
     drop(shared);
     let mut recorder = Recorder::new();
-    while let Some(outcome) = rx.recv().await {
-        recorder.record(&outcome);
-        sink(&outcome);
+    while let Some(batch) = rx.recv().await {
+        for outcome in &batch {
+            recorder.record(outcome);
+            sink(outcome);
+        }
     }
     let dropped = driver.await.unwrap_or(0);
     recorder.dropped(dropped);
     (recorder, start.elapsed())
 }
 
-/// Closed model: returns 0 (nothing is dropped).
-async fn closed(
-    shared: Arc<Shared>,
-    stages: Vec<Stage>,
-    start_vus: u32,
-    think: Duration,
-    iterations: Option<u64>,
-    stop: CancellationToken,
-) -> u64 {
-    let wanted = Arc::new(AtomicU32::new(0));
-    let left = Arc::new(AtomicU64::new(iterations.unwrap_or(u64::MAX)));
-    let mut vus = tokio::task::JoinSet::new();
-    let mut started = 0u32;
-    let mut ticks = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            () = stop.cancelled() => break,
-        }
-        let Some(target) = plan::vus_at(&stages, start_vus, shared.start.elapsed()) else { break };
-        if left.load(Ordering::Acquire) == 0 {
-            break;
-        }
-        wanted.store(target, Ordering::Release);
-        shared.progress.active.store(target, Ordering::Relaxed);
-        while started < target {
-            let (shared, wanted, left, stop) = (shared.clone(), wanted.clone(), left.clone(), stop.clone());
-            let id = started;
-            vus.spawn(async move {
-                while id < wanted.load(Ordering::Acquire) && !stop.is_cancelled() {
-                    if left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_err() {
-                        return;
-                    }
-                    let at = shared.start.elapsed();
-                    send(&shared, at, id).await;
-                    if !think.is_zero() {
-                        tokio::select! {
-                            () = tokio::time::sleep(think) => {}
-                            () = stop.cancelled() => return,
-                        }
-                    }
-                }
-            });
-            started += 1;
-        }
-    }
-    // Past the plan: VUs finish the request they are in, then stop.
-    wanted.store(0, Ordering::Release);
-    while vus.join_next().await.is_some() {}
-    0
-}
-
 /// Open model: returns how many sends were dropped.
 async fn open(shared: Arc<Shared>, mut schedule: Schedule, max_inflight: u32, stop: CancellationToken) -> u64 {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    let client: PooledClient =
+        Client::builder(TokioExecutor::new()).pool_max_idle_per_host(usize::MAX).build(connector);
     let inflight = Arc::new(AtomicU32::new(0));
     let mut dropped = 0u64;
     let mut tasks = tokio::task::JoinSet::new();
@@ -227,11 +194,16 @@ async fn open(shared: Arc<Shared>, mut schedule: Schedule, max_inflight: u32, st
             continue;
         }
         shared.progress.active.store(inflight.load(Ordering::Relaxed), Ordering::Relaxed);
-        let (shared, inflight) = (shared.clone(), inflight.clone());
+        let (shared, inflight, client) = (shared.clone(), inflight.clone(), client.clone());
         let worker = n;
         n = n.wrapping_add(1);
         tasks.spawn(async move {
-            send(&shared, intended, worker % max_inflight.max(1)).await;
+            let outcome = pooled_send(&shared, &client, intended, worker % max_inflight.max(1)).await;
+            shared.progress.done.fetch_add(1, Ordering::Relaxed);
+            if !outcome.ok() {
+                shared.progress.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = shared.outcomes.send(vec![outcome]);
             inflight.fetch_sub(1, Ordering::AcqRel);
         });
         // Reap finished tasks as we go so the set stays small.
@@ -241,37 +213,53 @@ async fn open(shared: Arc<Shared>, mut schedule: Schedule, max_inflight: u32, st
     dropped
 }
 
-/// Sends one request intended at `intended` and reports its outcome.
-async fn send(shared: &Shared, intended: Duration, vu: u32) {
+type PooledClient = Client<HttpConnector, Full<Bytes>>;
+
+/// Open model: one request intended at `intended`, on the shared pool.
+async fn pooled_send(shared: &Shared, client: &PooledClient, intended: Duration, vu: u32) -> Outcome {
     let t = &shared.target;
-    let body = match t.bodies.len() {
-        0 => Bytes::new(),
-        1 => t.bodies[0].clone(),
-        n => t.bodies[(shared.next_body.fetch_add(1, Ordering::Relaxed) % n as u64) as usize].clone(),
-    };
-    let bytes_sent = body.len() as u64;
-    let mut request = Request::builder().method(t.method.clone()).uri(t.url.clone());
-    if let Some(headers) = request.headers_mut() {
-        headers.extend(t.headers.clone());
-    }
+    let (body, bytes_sent) = next_body(shared);
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = t.method.clone();
+    *request.uri_mut() = t.url.clone();
+    *request.headers_mut() = t.headers.clone();
     let started = shared.start.elapsed();
-    let result = match request.body(Full::new(body)) {
-        Err(e) => Err(e.to_string()),
-        Ok(request) => {
-            let call = async {
-                let response = shared.client.request(request).await.map_err(|e| describe(&e))?;
-                let (parts, body) = response.into_parts();
-                let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-                Ok::<_, String>((parts, body))
-            };
-            match tokio::time::timeout(shared.timeout, call).await {
-                Ok(r) => r,
-                Err(_) => Err(format!("timeout after {:?}", shared.timeout)),
-            }
-        }
+    let call = async {
+        let response = client.request(request).await.map_err(|e| conn::describe(&e))?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map_err(|e| conn::describe(&e))?.to_bytes();
+        Ok::<_, String>((parts, body))
     };
+    let result = match tokio::time::timeout(shared.timeout, call).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("timeout after {:?}", shared.timeout)),
+    };
+    outcome(shared, intended, started, bytes_sent, result, vu)
+}
+
+/// The next body to send (bodies are used in turn) and its length.
+fn next_body(shared: &Shared) -> (Bytes, u64) {
+    let bodies = &shared.target.bodies;
+    let body = match bodies.len() {
+        0 => Bytes::new(),
+        1 => bodies[0].clone(),
+        n => bodies[(shared.next_body.fetch_add(1, Ordering::Relaxed) % n as u64) as usize].clone(),
+    };
+    let len = body.len() as u64;
+    (body, len)
+}
+
+/// The outcome of a request intended at `intended`, sent at `started`, finishing now.
+fn outcome(
+    shared: &Shared,
+    intended: Duration,
+    started: Duration,
+    bytes_sent: u64,
+    result: Result<(response::Parts, Bytes), String>,
+    vu: u32,
+) -> Outcome {
     let finished = shared.start.elapsed();
-    let outcome = match result {
+    match result {
         Ok((parts, body)) => {
             let status = parts.status.as_u16();
             let cold = parts.headers.get("x-sedge-cold-start").map(|v| v.as_bytes() == b"true");
@@ -298,12 +286,7 @@ async fn send(shared: &Shared, intended: Duration, vu: u32) {
             bytes_received: 0,
             vu,
         },
-    };
-    shared.progress.done.fetch_add(1, Ordering::Relaxed);
-    if !outcome.ok() {
-        shared.progress.failed.fetch_add(1, Ordering::Relaxed);
     }
-    let _ = shared.outcomes.send(outcome);
 }
 
 /// The failed check, if any.
@@ -314,18 +297,6 @@ fn check(check: &Check, status: u16, body: &[u8]) -> Option<String> {
     let text = check.body_contains.as_deref()?;
     let found = body.windows(text.len().max(1)).any(|w| w == text.as_bytes());
     (!found).then(|| format!("body does not contain {text:?}"))
-}
-
-/// A transport error with its cause (hyper's top-level message alone says only "client error").
-fn describe(e: &hyper_util::client::legacy::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
 //! `sedge bench URL`: a load generator (closed model with virtual users and stages, or open model at an arrival
 //! rate), k6-style thresholds that set the exit code, and outputs: a text summary, `--json`, a JMeter-layout
-//! `--jtl` CSV and InfluxDB 1.x line protocol (`--out influxdb=http://host:8086/db`). Works against any HTTP
-//! server. Exit codes: 0 passed, 99 a threshold failed (as k6), 2 bad arguments, 1 the target is unreachable.
-//! Ctrl-C stops the test and still writes every output for what ran.
+//! `--jtl` CSV, InfluxDB 1.x line protocol (`--out influxdb=http://host:8086/db`) and a self-contained `--html`
+//! report with charts over time (latency, throughput, errors, cold starts, and replicas scraped from sedge's
+//! `/metrics`). Works against any HTTP server. Exit codes: 0 passed, 99 a threshold failed (as k6), 2 bad
+//! arguments, 1 the target is unreachable. Ctrl-C stops the test and still writes every output for what ran.
 //!
 //! The decisions (plans, schedules, thresholds, recording, formats) are `sedge_bench`'s, pure; [`load`] is the
-//! I/O around them: tasks, connections, clocks.
+//! I/O around them: tasks, connections, clocks; [`html`] writes the report and scrapes `/metrics` for it.
 
+pub mod html;
 pub mod load;
 
 use std::io::Write as _;
@@ -96,6 +98,13 @@ pub struct BenchArgs {
     /// Push points to InfluxDB 1.x: influxdb=http://host:8086/DATABASE.
     #[arg(long)]
     pub out: Option<String>,
+    /// Write a self-contained HTML report (tables, charts over time) here.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// With --html: a Prometheus /metrics URL to scrape each second for ready replicas, or `off`. Default: the
+    /// target's http://host:port/metrics when its path starts with /function/ or /v2/, else off.
+    #[arg(long, value_name = "URL|off")]
+    pub metrics: Option<String>,
     /// No progress lines.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -103,7 +112,8 @@ pub struct BenchArgs {
 
 /// Runs `sedge bench`, exiting with its code.
 pub async fn run(args: BenchArgs) -> Result<()> {
-    let (test, thresholds, influx_url) = match plan_test(&args) {
+    let planned = plan_test(&args).and_then(|p| Ok((html::HtmlOutput::new(&args, &p.0.target.url)?, p)));
+    let (mut html_out, (test, thresholds, influx_url)) = match planned {
         Ok(planned) => planned,
         Err(e) => {
             eprintln!("Error: {e:#}");
@@ -152,6 +162,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             }
         }
     };
+    if let Some(h) = html_out.as_mut() {
+        h.start(stop.clone());
+    }
     let (recorder, elapsed) = load::run(test, stop.clone(), progress, sink).await;
     stop.cancel();
     if let Some(r) = reporter {
@@ -172,6 +185,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let value = json::summary(&summary, &verdicts);
         std::fs::write(path, serde_json::to_vec_pretty(&value)?)
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(h) = html_out {
+        h.finish(&args, &method, &summary, &verdicts, &recorder).await?;
     }
     if verdicts.iter().any(|v| !v.passed) {
         std::process::exit(THRESHOLDS_FAILED);

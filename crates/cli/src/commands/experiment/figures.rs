@@ -1,0 +1,84 @@
+//! Number formats the experiment reports share, and the facts about the machine every report states (figures
+//! without their machine are not comparable).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `12.3 ms` with three significant digits (`0.412 ms`, `1,234 ms` for the large ones).
+pub fn ms(value: f64) -> String {
+    format!("{} ms", sig3(value))
+}
+
+/// `1,712 req/s`.
+pub fn rate(value: f64) -> String {
+    format!("{} req/s", sig3(value))
+}
+
+/// `0.00 %` with two decimals.
+pub fn percent(fraction: f64) -> String {
+    format!("{:.2} %", fraction * 100.0)
+}
+
+/// Three significant digits, thousands separated by commas, no exponent.
+pub fn sig3(value: f64) -> String {
+    if !value.is_finite() {
+        return "—".to_string();
+    }
+    let magnitude = if value == 0.0 { 0 } else { value.abs().log10().floor() as i32 };
+    let decimals = (2 - magnitude).max(0) as usize;
+    let text = format!("{value:.decimals$}");
+    let (int, frac) = text.split_once('.').map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+/// CPU model and count, memory, sedge's version, the date, and the run's size.
+pub fn machine_facts(full: bool) -> Vec<(String, String)> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .unwrap_or_else(|| "unknown".to_string());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|r| r.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or("unknown".to_string(), |kib| format!("{:.0} GiB", kib / 1024.0 / 1024.0));
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    vec![
+        ("machine".to_string(), format!("{model}, {cores} cores, {memory_gib}")),
+        ("sedge".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ("date".to_string(), humantime::format_rfc3339_seconds(UNIX_EPOCH + now).to_string()),
+        ("size".to_string(), if full { "full (the seed's)" } else { "scaled down (default)" }.to_string()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_significant_digits_with_thousands_separators() {
+        assert_eq!(sig3(0.41234), "0.412");
+        assert_eq!(sig3(12.345), "12.3");
+        assert_eq!(sig3(712.4), "712");
+        assert_eq!(sig3(1712.4), "1,712");
+        assert_eq!(sig3(727016.0), "727,016");
+        assert_eq!(sig3(0.0), "0.00");
+        assert_eq!(sig3(-1234.0), "-1,234");
+        assert_eq!(sig3(f64::NAN), "—");
+        assert_eq!(ms(70.8), "70.8 ms");
+        assert_eq!(percent(0.001), "0.10 %");
+    }
+}
