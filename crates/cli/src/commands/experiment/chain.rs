@@ -191,10 +191,7 @@ fn report(
                 .into(),
             "Throughput: closed-loop users with no think time, as owperf's throughput runs.".into(),
         ],
-        facts: vec![(
-            "size".into(),
-            if full { "100 calls per point".into() } else { "10 calls per point".to_string() },
-        )],
+        facts: vec![("calls per point".into(), if full { "100".into() } else { "10".to_string() })],
         comparison: vec![
             Comparison {
                 metric: "hop between chained functions, 1 KB".into(),

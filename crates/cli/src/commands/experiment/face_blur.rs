@@ -83,7 +83,7 @@ pub async fn run(lab: &Lab, full: bool) -> Result<Report> {
             cells.push(Cell { users, sleep, frames: cell(lab, &frames, users, sleep).await? });
         }
     }
-    Ok(report(&plan, &cells, full))
+    Ok(report(&plan, &cells))
 }
 
 /// `count` PNG frames of `side`×`side`, base64-encoded: a window panning diagonally across the picture.
@@ -165,7 +165,7 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
     sorted.get(sorted.len().saturating_sub(1) / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn report(plan: &Plan, cells: &[Cell], full: bool) -> Report {
+fn report(plan: &Plan, cells: &[Cell]) -> Report {
     let mut grid = Table::new(
         "Users × sleep before POST",
         &[
@@ -231,7 +231,7 @@ fn report(plan: &Plan, cells: &[Cell], full: bool) -> Report {
         )],
         facts: vec![
             ("frames per user".into(), plan.frames.to_string()),
-            ("grid".into(), if full { "the seed's size".into() } else { "scaled down".into() }),
+            ("grid".into(), format!("users {:?} × sleep {:?}", plan.users, plan.sleeps)),
         ],
         comparison: vec![
             Comparison {

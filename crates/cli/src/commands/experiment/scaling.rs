@@ -174,7 +174,7 @@ fn report(results: &[Measured], stages: &[Stage], full: bool) -> Report {
              and capacity the peak in flight over 45 s, as OpenFaaS's recording rules do, so both lag the load; \
              scale-down waits for down.window (default 30 s) after the load falls."
         )],
-        facts: vec![("size".into(), if full { "5 min hold".into() } else { "30 s hold".to_string() })],
+        facts: vec![("hold".into(), if full { "5 min".into() } else { "30 s".to_string() })],
         comparison: vec![
             Comparison {
                 metric: "cpu mode: up to max replicas".into(),
