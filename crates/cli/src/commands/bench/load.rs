@@ -341,6 +341,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_closed_model_sends_the_iterations_and_every_outcome_reaches_the_sink_and_the_progress() {
+        let url = stalling_server(Instant::now(), Duration::from_secs(3600), Duration::from_secs(3600)).await;
+        let stages = vec![Stage { duration: Duration::from_secs(60), target: 4 }];
+        let test = Test {
+            target: Target { method: Method::GET, url, headers: HeaderMap::new(), bodies: Vec::new() },
+            model: Model::Closed { stages, start_vus: 4, think: Duration::ZERO, iterations: Some(1000) },
+            timeout: Duration::from_secs(10),
+            check: Check { status: Some(200), body_contains: Some("ok".into()) },
+        };
+        let progress = Arc::new(Progress::default());
+        let mut outcomes = Vec::new();
+        let (recorder, _) = run(test, CancellationToken::new(), progress.clone(), |o| outcomes.push(o.clone())).await;
+        assert_eq!(recorder.count(), 1000);
+        assert_eq!(outcomes.len(), 1000);
+        assert!(outcomes.iter().all(Outcome::ok), "{:?}", outcomes.iter().find(|o| !o.ok()));
+        let vus: std::collections::BTreeSet<u32> = outcomes.iter().map(|o| o.vu).collect();
+        assert_eq!(vus.into_iter().collect::<Vec<_>>(), [0, 1, 2, 3], "every VU sent");
+        assert_eq!(progress.done.load(Ordering::Relaxed), 1000);
+        assert_eq!(progress.failed.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
     async fn a_server_stall_shows_in_the_latency_counted_from_the_intended_send() {
         let t0 = Instant::now();
         let url = stalling_server(t0, Duration::from_millis(500), Duration::from_millis(600)).await;

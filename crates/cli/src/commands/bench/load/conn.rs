@@ -7,6 +7,10 @@
 //! said `Connection: close`) is sent once more on a fresh connection, as hyper-util's pooled client does; a
 //! request that fails on a fresh connection is an error. Requests are in origin form with a `Host` header (the
 //! caller's [`Conn::host`]), as an HTTP/1.1 client sends them.
+//!
+//! The per-request timeout costs no timer per request: each `Conn` keeps one alarm, never later than the
+//! current request's deadline, and re-arms it only when it goes off before that deadline (about once per
+//! timeout length), so a fast request only polls it.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -17,6 +21,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, Connection, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 /// The longest a TCP connect may take (within the request's own timeout).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,6 +33,8 @@ pub(super) struct Conn {
     addr: String,
     timeout: Duration,
     live: Option<Live>,
+    /// Goes off no later than the deadline of the request in flight (see the module docs).
+    alarm: Pin<Box<Sleep>>,
 }
 
 /// An open connection: the handle that sends, and the state machine that must be polled for anything to move.
@@ -47,10 +54,12 @@ enum Failed {
 }
 
 impl Conn {
-    /// A connection to `url`'s host and port (80 by default), with `timeout` for each whole exchange.
+    /// A connection to `url`'s host and port (80 by default), with `timeout` for each whole exchange. Must be
+    /// called, and used, on one runtime with timers enabled.
     pub(super) fn new(url: &Uri, timeout: Duration) -> Self {
         let addr = format!("{}:{}", url.host().unwrap_or_default(), url.port_u16().unwrap_or(80));
-        Self { addr, timeout, live: None }
+        let alarm = Box::pin(tokio::time::sleep_until(deadline(timeout)));
+        Self { addr, timeout, live: None, alarm }
     }
 
     /// The `Host` header for `url`, as hyper-util's client writes it: the port only when not 80.
@@ -66,31 +75,58 @@ impl Conn {
     /// Sends `request` (origin form, `Host` set) and reads the whole response, within the timeout; connects
     /// first when needed. On any error the connection is dropped, so the next call starts a fresh one.
     pub(super) async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Result<(response::Parts, Bytes), String> {
-        let result = match tokio::time::timeout(self.timeout, self.try_exchange(request)).await {
-            Ok(result) => result,
-            Err(_) => Err(format!("timeout after {:?}", self.timeout)),
+        let deadline = deadline(self.timeout);
+        if self.alarm.deadline() > deadline {
+            self.alarm.as_mut().reset(deadline);
+        }
+        let result = {
+            let call = try_exchange(&mut self.live, &self.addr, request);
+            tokio::pin!(call);
+            loop {
+                tokio::select! {
+                    biased;
+                    result = &mut call => break result,
+                    () = self.alarm.as_mut() => {
+                        if Instant::now() >= deadline {
+                            break Err(format!("timeout after {:?}", self.timeout));
+                        }
+                        self.alarm.as_mut().reset(deadline);
+                    }
+                }
+            }
         };
         if result.is_err() || self.live.as_ref().is_some_and(|l| l.closed) {
             self.live = None;
         }
         result
     }
+}
 
-    async fn try_exchange(&mut self, mut request: Request<Full<Bytes>>) -> Result<(response::Parts, Bytes), String> {
-        let reused = self.live.is_some();
-        let live = match &mut self.live {
-            Some(live) => live,
-            None => self.live.insert(connect(&self.addr).await?),
-        };
-        match live.send(request).await {
-            Ok(response) => return Ok(response),
-            Err(Failed::NotSent(back, _)) if reused => request = *back,
-            Err(Failed::NotSent(_, e) | Failed::Other(e)) => return Err(e),
-        }
-        // The kept-alive connection had closed before the request went out: once more on a new one.
-        let live = self.live.insert(connect(&self.addr).await?);
-        live.send(request).await.map_err(|(Failed::NotSent(_, e) | Failed::Other(e))| e)
+/// `timeout` from now (or about 30 years from now, where that overflows).
+fn deadline(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
+}
+
+/// [`Conn::exchange`] without the timeout.
+async fn try_exchange(
+    live: &mut Option<Live>,
+    addr: &str,
+    mut request: Request<Full<Bytes>>,
+) -> Result<(response::Parts, Bytes), String> {
+    let reused = live.is_some();
+    let open = match live {
+        Some(open) => open,
+        None => live.insert(connect(addr).await?),
+    };
+    match open.send(request).await {
+        Ok(response) => return Ok(response),
+        Err(Failed::NotSent(back, _)) if reused => request = *back,
+        Err(Failed::NotSent(_, e) | Failed::Other(e)) => return Err(e),
     }
+    // The kept-alive connection had closed before the request went out: once more on a new one.
+    let open = live.insert(connect(addr).await?);
+    open.send(request).await.map_err(|(Failed::NotSent(_, e) | Failed::Other(e))| e)
 }
 
 /// A new connection to `addr` (`TCP_NODELAY` on), bounded by [`CONNECT_TIMEOUT`].
@@ -168,6 +204,8 @@ mod tests {
         Close,
         /// Never answer the first connection; answer the others at once.
         StallFirst,
+        /// Answer the first request at once, never the second.
+        StallSecond,
     }
 
     /// An HTTP/1.1 stub on loopback; returns its URL and the number of connections it accepted.
@@ -181,7 +219,7 @@ mod tests {
                 let Ok((mut socket, _)) = listener.accept().await else { return };
                 let nth = count.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
-                    let (mut buf, mut chunk) = (Vec::new(), [0u8; 4096]);
+                    let (mut buf, mut chunk, mut requests) = (Vec::new(), [0u8; 4096], 0);
                     loop {
                         let Ok(n) = socket.read(&mut chunk).await else { return };
                         if n == 0 {
@@ -191,10 +229,12 @@ mod tests {
                         while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                             let head = String::from_utf8_lossy(&buf[..end]).into_owned();
                             buf.drain(..end + 4);
+                            requests += 1;
                             assert!(head.starts_with("GET /f?x=1 HTTP/1.1\r\n"), "origin form: {head}");
                             assert!(head.to_lowercase().contains("\r\nhost: 127.0.0.1:"), "a Host header: {head}");
                             let (reply, close): (&[u8], bool) = match reply {
                                 Reply::StallFirst if nth == 0 => std::future::pending().await,
+                                Reply::StallSecond if requests == 2 => std::future::pending().await,
                                 Reply::Close => {
                                     (b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok", true)
                                 }
@@ -251,6 +291,18 @@ mod tests {
         assert_eq!(results[0], Err("timeout after 200ms".to_owned()));
         assert!(results[1..].iter().all(|r| r.as_deref() == Ok(b"ok".as_slice())), "{results:?}");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_request_is_not_timed_out_by_the_deadline_of_the_one_before() {
+        let (url, _) = server(Reply::StallSecond).await;
+        let mut conn = Conn::new(&url, Duration::from_millis(300));
+        assert_eq!(conn.exchange(get(&url)).await.map(|(_, body)| body), Ok(Bytes::from_static(b"ok")));
+        // The alarm is still set for the first request's deadline, 100 ms into the second one.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let sent = Instant::now();
+        assert_eq!(conn.exchange(get(&url)).await.unwrap_err(), "timeout after 300ms");
+        assert!(sent.elapsed() >= Duration::from_millis(300), "timed out after {:?}", sent.elapsed());
     }
 
     #[tokio::test]
