@@ -237,7 +237,7 @@ async fn pooled_send(shared: &Shared, client: &PooledClient, intended: Duration,
     outcome(shared, intended, started, bytes_sent, result, vu)
 }
 
-/// The next body to send (bodies are used in turn) and its length.
+/// The next body to send (bodies are used in turn) and the bytes the whole request takes on the wire.
 fn next_body(shared: &Shared) -> (Bytes, u64) {
     let bodies = &shared.target.bodies;
     let body = match bodies.len() {
@@ -245,8 +245,28 @@ fn next_body(shared: &Shared) -> (Bytes, u64) {
         1 => bodies[0].clone(),
         n => bodies[(shared.next_body.fetch_add(1, Ordering::Relaxed) % n as u64) as usize].clone(),
     };
-    let len = body.len() as u64;
+    let len = request_head_len(shared, body.len()) + body.len() as u64;
     (body, len)
+}
+
+/// The size of the HTTP/1.1 request line and headers as sent: `METHOD /path HTTP/1.1`, the target's headers,
+/// `Host`, and the `content-length` hyper adds to a request with a body.
+fn request_head_len(shared: &Shared, body: usize) -> u64 {
+    let path = shared.origin.path_and_query().map_or(1, |p| p.as_str().len());
+    let line = shared.target.method.as_str().len() + 1 + path + " HTTP/1.1\r\n".len();
+    let content_length = if body > 0 { "content-length: \r\n".len() + body.to_string().len() } else { 0 };
+    (line + headers_len(&shared.origin_headers) + content_length + 2) as u64
+}
+
+/// The bytes of `name: value\r\n` for every header.
+fn headers_len(headers: &HeaderMap) -> usize {
+    headers.iter().map(|(name, value)| name.as_str().len() + 2 + value.len() + 2).sum()
+}
+
+/// The size of a response's status line and headers as received (`HTTP/1.1 200 OK\r\n`, headers, blank line).
+fn response_head_len(parts: &response::Parts) -> u64 {
+    let reason = parts.status.canonical_reason().map_or(0, |r| r.len() + 1);
+    ("HTTP/1.1 200\r\n".len() + reason + headers_len(&parts.headers) + 2) as u64
 }
 
 /// The outcome of a request intended at `intended`, sent at `started`, finishing now.
@@ -271,7 +291,7 @@ fn outcome(
                 error: check(&shared.check, status, &body),
                 cold,
                 bytes_sent,
-                bytes_received: body.len() as u64,
+                bytes_received: response_head_len(&parts) + body.len() as u64,
                 vu,
             }
         }
@@ -304,6 +324,13 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
+
+    #[test]
+    fn response_heads_count_the_status_line_headers_and_blank_line() {
+        let response = http::Response::builder().status(200).header("content-length", "2").body(()).unwrap();
+        let (parts, ()) = response.into_parts();
+        assert_eq!(response_head_len(&parts), "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n".len() as u64);
+    }
 
     /// A keep-alive HTTP/1.1 server on loopback that answers "ok" at once, except that every request arriving
     /// in `[stall_from, stall_until)` after `t0` is held until `stall_until` (a whole-server pause).

@@ -24,8 +24,13 @@ pub fn sig3(value: f64) -> String {
         return "—".to_string();
     }
     let magnitude = if value == 0.0 { 0 } else { value.abs().log10().floor() as i32 };
-    let decimals = (2 - magnitude).max(0) as usize;
-    let text = format!("{value:.decimals$}");
+    let mut decimals = (2 - magnitude).max(0) as usize;
+    let mut text = format!("{value:.decimals$}");
+    // 0.9996 rounds up to 1.000: one digit too many for the new magnitude.
+    if decimals > 0 && text.trim_start_matches('-').parse::<f64>().is_ok_and(|r| r >= 10f64.powi(magnitude + 1)) {
+        decimals -= 1;
+        text = format!("{value:.decimals$}");
+    }
     let (int, frac) = text.split_once('.').map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
     let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
     let mut grouped = String::new();
@@ -76,6 +81,8 @@ mod tests {
         assert_eq!(sig3(1712.4), "1,712");
         assert_eq!(sig3(727016.0), "727,016");
         assert_eq!(sig3(0.0), "0.00");
+        assert_eq!(sig3(0.9996), "1.00");
+        assert_eq!(sig3(99.96), "100");
         assert_eq!(sig3(-1234.0), "-1,234");
         assert_eq!(sig3(f64::NAN), "—");
         assert_eq!(ms(70.8), "70.8 ms");
