@@ -1,6 +1,6 @@
 //! `sedge bench` against a running sedge: the summary's counts match the gateway's own `/metrics`, thresholds
 //! set the exit code (99 when one fails), bad arguments exit 2 naming the text, an unreachable target is one
-//! clear line, and the JTL file has one row per request.
+//! clear line, the JTL file has one row per request, and Ctrl-C still writes every output for what ran.
 
 use reqwest::StatusCode;
 use sedge_testkit::TestGateway;
@@ -84,5 +84,50 @@ async fn bad_arguments_and_an_unreachable_target_are_one_clear_line() -> anyhow:
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot reach http://127.0.0.1:9/"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    Ok(())
+}
+
+/// Ctrl-C stops the test and still writes the summary, the JSON, the JTL rows and the HTML report for what ran.
+#[tokio::test]
+async fn ctrl_c_writes_every_output_for_what_ran() -> anyhow::Result<()> {
+    let gw = TestGateway::start(SEDGE).await?;
+    assert_eq!(gw.deploy(json!({"service": "echo", "image": "cat", "envProcess": "cat"})).await?, StatusCode::ACCEPTED);
+    let dir = tempfile::tempdir()?;
+    let (summary, jtl, html) = (dir.path().join("s.json"), dir.path().join("r.jtl"), dir.path().join("r.html"));
+    let url = format!("{}/function/echo", gw.url);
+    let child = tokio::process::Command::new(SEDGE)
+        .args(["bench", &url, "-d", "x", "--vus", "2", "--duration", "10m", "-q", "--json"])
+        .arg(&summary)
+        .arg("--jtl")
+        .arg(&jtl)
+        .arg("--html")
+        .arg(&html)
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let pid = child.id().expect("running").to_string();
+    // Interrupt once requests have been answered (bounded: 30 s).
+    let mut answered = false;
+    for _ in 0..300 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let metrics = gw.request(reqwest::Method::GET, "/metrics").send().await?.text().await?;
+        if invocations(&metrics, "echo.openfaas-fn", "200").is_some_and(|n| n >= 20.0) {
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "the bench sent requests");
+    assert!(tokio::process::Command::new("kill").args(["-INT", &pid]).status().await?.success());
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output()).await??;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "exit {:?}: {stdout}", out.status.code());
+    assert!(stdout.contains("http_reqs"), "the summary is printed: {stdout}");
+
+    let json: Value = serde_json::from_slice(&std::fs::read(&summary)?)?;
+    let requests = json["summary"]["requests"].as_u64().expect("a request count");
+    assert!(requests >= 20, "{json}");
+    let rows = std::fs::read_to_string(&jtl)?.lines().count() as u64;
+    assert_eq!(rows, requests + 1, "one JTL row per request, plus the header");
+    let page = std::fs::read_to_string(&html)?;
+    assert!(page.contains("<svg class=\"chart\""), "the HTML report has its charts");
     Ok(())
 }
