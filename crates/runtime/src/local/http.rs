@@ -76,7 +76,7 @@ pub async fn forward(
         Err(_elapsed) => {
             Err(InvokeError::NoResponse { function: function.to_string(), after: call.deadlines.respond_after })
         }
-        Ok(Err(e)) => Err(unreachable(error_chain(&e))),
+        Ok(Err(e)) => Err(unreachable(sedge_core::error::chain(&e))),
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
@@ -98,15 +98,4 @@ pub async fn probe(client: &HttpClient, port: u16, ready_path: Option<&str>) -> 
         tokio::time::timeout(Duration::from_secs(1), client.request(request)).await,
         Ok(Ok(r)) if r.status().is_success()
     )
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -225,9 +225,9 @@ async fn pooled_send(shared: &Shared, client: &PooledClient, intended: Duration,
     *request.headers_mut() = t.headers.clone();
     let started = shared.start.elapsed();
     let call = async {
-        let response = client.request(request).await.map_err(|e| conn::describe(&e))?;
+        let response = client.request(request).await.map_err(|e| sedge_core::error::chain(&e))?;
         let (parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|e| conn::describe(&e))?.to_bytes();
+        let body = body.collect().await.map_err(|e| sedge_core::error::chain(&e))?.to_bytes();
         Ok::<_, String>((parts, body))
     };
     let result = match tokio::time::timeout(shared.timeout, call).await {

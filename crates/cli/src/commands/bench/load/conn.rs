@@ -137,8 +137,9 @@ async fn connect(addr: &str) -> Result<Live, String> {
         Err(_) => return Err(format!("connect {addr}: no answer within {CONNECT_TIMEOUT:?}")),
     };
     let _ = stream.set_nodelay(true);
-    let (sender, driver) =
-        http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("connect {addr}: {}", describe(&e)))?;
+    let (sender, driver) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("connect {addr}: {}", sedge_core::error::chain(&e)))?;
     Ok(Live { sender, driver: Box::pin(driver), closed: false })
 }
 
@@ -148,14 +149,14 @@ impl Live {
         let Live { sender, driver, closed } = self;
         let call = async {
             if let Err(e) = sender.ready().await {
-                return Err(Failed::NotSent(Box::new(request), describe(&e)));
+                return Err(Failed::NotSent(Box::new(request), sedge_core::error::chain(&e)));
             }
             let response = sender.try_send_request(request).await.map_err(|mut e| match e.take_message() {
-                Some(request) => Failed::NotSent(Box::new(request), describe(e.error())),
-                None => Failed::Other(describe(e.error())),
+                Some(request) => Failed::NotSent(Box::new(request), sedge_core::error::chain(e.error())),
+                None => Failed::Other(sedge_core::error::chain(e.error())),
             })?;
             let (parts, body) = response.into_parts();
-            let body = body.collect().await.map_err(|e| Failed::Other(describe(&e)))?.to_bytes();
+            let body = body.collect().await.map_err(|e| Failed::Other(sedge_core::error::chain(&e)))?.to_bytes();
             Ok((parts, body))
         };
         tokio::pin!(call);
@@ -172,18 +173,6 @@ impl Live {
             }
         }
     }
-}
-
-/// An error with its causes (hyper's top-level message alone can be as short as "connection closed").
-pub(super) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
