@@ -10,6 +10,7 @@
 //! - [`record`]: one request's [`record::Outcome`]; the [`record::Recorder`] (HDR histograms, all/cold/warm)
 //!   and its [`record::Summary`].
 //! - [`timeline`]: the same requests second by second (counts, errors, cold starts, latency percentiles).
+//! - [`tensor`]: generated OIP v2 infer requests (`--tensor input:FP32:1x1x28x28`).
 //! - [`threshold`]: k6-style pass/fail thresholds (`p95<50ms`, `errors<0.1%`) checked against a summary.
 //! - [`scrape`]: one metric's samples from a Prometheus `/metrics` page (sedge's ready replicas).
 //! - [`report`]: a report as data (seed-vs-sedge comparison, tables, charts) for HTML, CSV and JSON.
@@ -25,5 +26,6 @@ pub mod record;
 pub mod report;
 pub mod run_report;
 pub mod scrape;
+pub mod tensor;
 pub mod threshold;
 pub mod timeline;

@@ -1,6 +1,7 @@
 //! `sedge bench` against a running sedge: the summary's counts match the gateway's own `/metrics`, thresholds
 //! set the exit code (99 when one fails), bad arguments exit 2 naming the text, an unreachable target is one
-//! clear line, the JTL file has one row per request, and Ctrl-C still writes every output for what ran.
+//! clear line, the JTL file has one row per request, Ctrl-C still writes every output for what ran, and
+//! generated tensors are inference requests a model function serves.
 
 use reqwest::StatusCode;
 use sedge_testkit::TestGateway;
@@ -77,6 +78,9 @@ async fn bad_arguments_and_an_unreachable_target_are_one_clear_line() -> anyhow:
     let out = bench(&["http://127.0.0.1:9/", "--stages", "30s:ten"]).await?;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("30s:ten"));
+    let out = bench(&["http://127.0.0.1:9/", "--tensor", "input:FP16:1x28"]).await?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("input:FP16:1x28"));
 
     // Port 9 (discard) is closed on loopback here: a refused connection, said once.
     let out = bench(&["http://127.0.0.1:9/", "--iterations", "3"]).await?;
@@ -129,5 +133,41 @@ async fn ctrl_c_writes_every_output_for_what_ran() -> anyhow::Result<()> {
     assert_eq!(rows, requests + 1, "one JTL row per request, plus the header");
     let page = std::fs::read_to_string(&html)?;
     assert!(page.contains("<svg class=\"chart\""), "the HTML report has its charts");
+    Ok(())
+}
+
+/// `--tensor` sends generated OIP v2 requests that a model function accepts.
+#[tokio::test]
+async fn generated_tensors_are_inference_requests_a_model_serves() -> anyhow::Result<()> {
+    let gw = TestGateway::start(SEDGE).await?;
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/models/mnist_cnn.onnx");
+    let deployment = json!({"service": "mnist", "image": "sedge/model", "annotations": {
+        "com.sedge.model": model, "com.sedge.model.config": "engine: tract\n"}});
+    assert_eq!(gw.deploy(deployment).await?, StatusCode::ACCEPTED);
+    gw.wait_available("mnist", 1).await?;
+    let dir = tempfile::tempdir()?;
+    let summary = dir.path().join("s.json");
+    let url = format!("{}/v2/models/mnist/infer", gw.url);
+    let out = bench(&[
+        &url,
+        "--tensor",
+        "input:FP32:1x1x28x28",
+        "--iterations",
+        "24",
+        "--vus",
+        "2",
+        "--check-status",
+        "200",
+        "--check-body",
+        "\"outputs\"",
+        "-q",
+        "--json",
+        summary.to_str().unwrap(),
+    ])
+    .await?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let json: Value = serde_json::from_slice(&std::fs::read(&summary)?)?;
+    assert_eq!(json["summary"]["requests"], 24);
+    assert_eq!(json["summary"]["failed"], 0, "{json}");
     Ok(())
 }

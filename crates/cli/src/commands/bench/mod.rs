@@ -51,8 +51,12 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with = "body_dir")]
     pub body_file: Option<PathBuf>,
     /// One request body per file of this folder, in name order, used in turn (e.g. video frames).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tensor")]
     pub body_dir: Option<PathBuf>,
+    /// Generated OIP v2 infer requests, `NAME:DATATYPE:SHAPE` (e.g. input:FP32:1x1x28x28): 8 bodies of random
+    /// values, used in turn, sent as JSON (for /v2/models/NAME/infer).
+    #[arg(long, conflicts_with_all = ["data", "body_file"])]
+    pub tensor: Option<String>,
     /// Closed model: virtual users for the whole --duration.
     #[arg(long, default_value_t = 10)]
     pub vus: u32,
@@ -203,7 +207,11 @@ fn plan_test(args: &BenchArgs) -> Result<(Test, Vec<Threshold>, Option<String>)>
     }
     let bodies = bodies(args)?;
     let method = match (args.method.as_str(), bodies.is_empty()) {
-        ("GET", false) if args.data.is_some() || args.body_file.is_some() || args.body_dir.is_some() => Method::POST,
+        ("GET", false)
+            if args.data.is_some() || args.body_file.is_some() || args.body_dir.is_some() || args.tensor.is_some() =>
+        {
+            Method::POST
+        }
         (m, _) => Method::from_bytes(m.as_bytes()).with_context(|| format!("{m:?} is not an HTTP method"))?,
     };
     let mut headers = HeaderMap::new();
@@ -212,6 +220,9 @@ fn plan_test(args: &BenchArgs) -> Result<(Test, Vec<Threshold>, Option<String>)>
         let name = HeaderName::from_bytes(name.trim().as_bytes()).with_context(|| format!("header name in {h:?}"))?;
         let value = HeaderValue::from_str(value.trim()).with_context(|| format!("header value in {h:?}"))?;
         headers.append(name, value);
+    }
+    if args.tensor.is_some() && !headers.contains_key(http::header::CONTENT_TYPE) {
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     let duration = parse::duration(&args.duration)?;
     let model = match (&args.rate, &args.rate_stages) {
@@ -247,6 +258,10 @@ fn plan_test(args: &BenchArgs) -> Result<(Test, Vec<Threshold>, Option<String>)>
 }
 
 fn bodies(args: &BenchArgs) -> Result<Vec<Bytes>> {
+    if let Some(tensor) = &args.tensor {
+        let spec = sedge_bench::tensor::parse(tensor)?;
+        return Ok((0..8).map(|seed| Bytes::from(spec.body(seed))).collect());
+    }
     if let Some(data) = &args.data {
         return Ok(vec![Bytes::from(data.clone())]);
     }
