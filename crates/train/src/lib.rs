@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`data`]: a CSV file as a numeric training set (one-hot categoricals), with errors naming line and column.
 //! - [`gbdt`]: gradient-boosted trees (squared error or logistic), XGBoost's second-order exact greedy method.
+//! - [`onnx`]: a trained ensemble as an `ai.onnx.ml` `TreeEnsembleRegressor` model any ONNX runtime serves.
 
 pub mod data;
 pub mod gbdt;
+pub mod onnx;
