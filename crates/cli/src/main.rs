@@ -18,7 +18,7 @@ use std::io::IsTerminal;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use commands::{bench, build, deploy, experiment, functions, invoke, logs, new, secret, version};
+use commands::{bench, build, deploy, experiment, functions, invoke, logs, new, secret, train, version};
 
 /// Serverless functions at the edge, with an OpenFaaS-compatible gateway.
 #[derive(Debug, Parser)]
@@ -61,6 +61,9 @@ enum Command {
     Bench(Box<bench::BenchArgs>),
     /// Reproduce a seed's experiment on this box and write a report beside the seed's figures.
     Experiment(experiment::ExperimentArgs),
+    /// Train a model on this box (no Python) and write it as ONNX.
+    #[command(subcommand)]
+    Train(train::TrainCommand),
 }
 
 #[tokio::main]
@@ -89,6 +92,7 @@ async fn main() {
         Command::Version(args) => version::run(args).await,
         Command::Bench(args) => bench::run(*args).await,
         Command::Experiment(args) => experiment::run(args).await,
+        Command::Train(command) => train::run(command),
     };
     if let Err(e) = result {
         eprintln!("Error: {e:#}");

@@ -9,6 +9,7 @@
 //! - [`functions`]: `list`, `describe`, `remove`, `scale`.
 //! - [`logs`], [`secret`], [`version`].
 //! - [`bench`]: `sedge bench` — a load generator for any HTTP server, k6-style thresholds and reports.
+//! - [`train`]: `sedge train gbdt` — gradient-boosted trees on a CSV file, written as ONNX.
 //! - [`experiment`]: `sedge experiment` — the seeds' experiments, reports with the seed's figures beside sedge's.
 
 pub mod bench;
@@ -20,6 +21,7 @@ pub mod invoke;
 pub mod logs;
 pub mod new;
 pub mod secret;
+pub mod train;
 pub mod version;
 
 use std::path::{Path, PathBuf};
