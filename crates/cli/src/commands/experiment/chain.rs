@@ -15,7 +15,7 @@ use http::Method;
 use sedge_bench::report::{Chart, ChartKind, Comparison, Report, Series, Table};
 
 use super::examples;
-use super::figures::{ms, rate};
+use super::figures::{ms, quantile, rate};
 use super::lab::{self, Lab};
 
 const KB: usize = 1000;
@@ -85,7 +85,7 @@ async fn transfer(lab: &Lab, plan: &Plan) -> Result<Vec<(usize, f64, f64)>> {
             ensure!(answer["received"].as_u64() == Some(size as u64), "chain-next received {}", answer["received"]);
             hop_ms.push(answer["hop_ms"].as_f64().context("hop_ms")?);
         }
-        rows.push((size, median(&client_ms), median(&hop_ms)));
+        rows.push((size, quantile(client_ms, 0.5), quantile(hop_ms, 0.5)));
     }
     Ok(rows)
 }
@@ -133,12 +133,6 @@ async fn throughput(lab: &Lab, plan: &Plan) -> Result<Vec<(&'static str, u32, f6
         }
     }
     Ok(rows)
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len().saturating_sub(1) / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// `1 KB`, `10 MB`.

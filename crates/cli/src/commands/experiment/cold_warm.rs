@@ -15,7 +15,7 @@ use http::Method;
 use sedge_bench::report::{Chart, ChartKind, Comparison, Report, Series, Table};
 
 use super::examples::{self, Example};
-use super::figures::{ms, sig3};
+use super::figures::{ms, quantile, sig3};
 use super::lab::{self, Lab};
 
 /// One function under test.
@@ -99,17 +99,6 @@ async fn measure(lab: &Lab, s: &Subject, cold_n: usize, warm_for: Duration) -> R
     })
 }
 
-/// The `q` quantile of `values` (nearest rank); NaN when empty.
-fn quantile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
 fn report(subjects: &[Subject], results: &[Measured], cold_n: usize, warm_for: Duration) -> Report {
     let mut table = Table::new(
         "Cold and warm latency per function",
@@ -129,15 +118,15 @@ fn report(subjects: &[Subject], results: &[Measured], cold_n: usize, warm_for: D
     );
     let (mut cold_bars, mut warm_bars) = (Vec::new(), Vec::new());
     for (s, m) in subjects.iter().zip(results) {
-        let cold50 = quantile(&m.cold_ms, 0.5);
+        let cold50 = quantile(m.cold_ms.iter().copied(), 0.5);
         let optional = |v: Option<f64>| v.map_or("—".to_string(), sig3);
         table.row(vec![
             s.name.to_string(),
             s.kind.to_string(),
             ms(cold50),
-            ms(quantile(&m.cold_ms, 0.9)),
-            ms(quantile(&m.cold_ms, 1.0)),
-            ms(quantile(&m.wake_ms, 0.5)),
+            ms(quantile(m.cold_ms.iter().copied(), 0.9)),
+            ms(quantile(m.cold_ms.iter().copied(), 1.0)),
+            ms(quantile(m.wake_ms.iter().copied(), 0.5)),
             ms(m.warm.latency.p50_ms),
             ms(m.warm.latency.p99_ms),
             format!("{}×", sig3(cold50 / m.warm.latency.p50_ms)),
@@ -160,7 +149,7 @@ fn report(subjects: &[Subject], results: &[Measured], cold_n: usize, warm_for: D
         Comparison {
             metric: "hello function, cold start".into(),
             seed: "— (charts only)".into(),
-            sedge: ms(quantile(&hello.cold_ms, 0.5)),
+            sedge: ms(quantile(hello.cold_ms.iter().copied(), 0.5)),
             note: "seed 003, a Java Hello on OpenWhisk/k3s: \"startup overhead holds a major percentage of the total \
                    latency making methods like prewarming a must\"; sedge: p50 of the client's latency"
                 .into(),
@@ -174,7 +163,7 @@ fn report(subjects: &[Subject], results: &[Measured], cold_n: usize, warm_for: D
         Comparison {
             metric: "ML function, scale 0 → 1 on a call".into(),
             seed: "works, latency not given".into(),
-            sedge: ms(quantile(&model.cold_ms, 0.5)),
+            sedge: ms(quantile(model.cold_ms.iter().copied(), 0.5)),
             note:
                 "seed 001, Figs 6.25–6.26 (a TensorFlow function on OpenFaaS); sedge serves the ONNX model in-process"
                     .into(),
@@ -209,19 +198,5 @@ fn report(subjects: &[Subject], results: &[Measured], cold_n: usize, warm_for: D
             kind: ChartKind::Bar,
             series: vec![Series::bars("cold p50", &cold_bars), Series::bars("warm p50", &warm_bars)],
         }],
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::quantile;
-
-    #[test]
-    fn nearest_rank_quantiles() {
-        let v = [5.0, 1.0, 3.0, 2.0, 4.0];
-        assert_eq!(quantile(&v, 0.5), 3.0);
-        assert_eq!(quantile(&v, 0.9), 5.0);
-        assert_eq!(quantile(&v, 0.0), 1.0);
-        assert!(quantile(&[], 0.5).is_nan());
     }
 }

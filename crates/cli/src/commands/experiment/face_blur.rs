@@ -16,7 +16,7 @@ use bytes::Bytes;
 use sedge_bench::report::{Chart, ChartKind, Comparison, Report, Series, Table};
 
 use super::examples;
-use super::figures::{ms, percent};
+use super::figures::{mean, ms, percent, quantile};
 use super::lab::Lab;
 
 /// The seed's client and function timeout.
@@ -154,17 +154,6 @@ async fn post(http: &reqwest::Client, url: &str, frame: Bytes) -> Frame {
     }
 }
 
-fn mean(values: impl Iterator<Item = f64>) -> f64 {
-    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    if n == 0 { f64::NAN } else { sum / n as f64 }
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut sorted: Vec<f64> = values.collect();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len().saturating_sub(1) / 2).copied().unwrap_or(f64::NAN)
-}
-
 fn report(plan: &Plan, cells: &[Cell]) -> Report {
     let mut grid = Table::new(
         "Users × sleep before POST",
@@ -188,7 +177,7 @@ fn report(plan: &Plan, cells: &[Cell]) -> Report {
             c.frames.len().to_string(),
             percent(success),
             ms(mean(ok().map(|f| f.round_trip_ms))),
-            ms(median(ok().map(|f| f.round_trip_ms))),
+            ms(quantile(ok().map(|f| f.round_trip_ms), 0.5)),
             ms(mean(ok().map(|f| f.handler_ms))),
             ms(mean(ok().map(|f| f.ml_ms))),
         ]);
@@ -217,7 +206,7 @@ fn report(plan: &Plan, cells: &[Cell]) -> Report {
     let one_user_ok = one_user.iter().filter(|f| f.ok).count();
     let one_user = one_user.len();
     let first = single.frames.first().map_or(f64::NAN, |f| f.round_trip_ms);
-    let later = median(single.frames.iter().skip(1).map(|f| f.round_trip_ms));
+    let later = quantile(single.frames.iter().skip(1).map(|f| f.round_trip_ms), 0.5);
     Report {
         title: "face-blur: video frames POSTed as base64 to a face-blur function".into(),
         description: vec![format!(

@@ -1,5 +1,5 @@
-//! Number formats the experiment reports share, and the facts about the machine every report states (figures
-//! without their machine are not comparable).
+//! Number formats and sample statistics the experiment reports share, and the facts about the machine every
+//! report states (figures without their machine are not comparable).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,9 +13,25 @@ pub fn rate(value: f64) -> String {
     format!("{} req/s", sig3(value))
 }
 
-/// `0.00 %` with two decimals.
-pub fn percent(fraction: f64) -> String {
-    format!("{:.2} %", fraction * 100.0)
+/// A fraction as a percentage: `sedge bench`'s format (`0.12%`, `100%`).
+pub use sedge_bench::out::text::format_percent as percent;
+
+/// The `q` quantile of `values` (nearest rank: the smallest value with at least `q` of them at or below); NaN
+/// when empty.
+pub fn quantile(values: impl IntoIterator<Item = f64>, q: f64) -> f64 {
+    let mut sorted: Vec<f64> = values.into_iter().collect();
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// The arithmetic mean; NaN when empty.
+pub fn mean(values: impl IntoIterator<Item = f64>) -> f64 {
+    let (sum, n) = values.into_iter().fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 { f64::NAN } else { sum / n as f64 }
 }
 
 /// Three significant digits, thousands separated by commas, no exponent.
@@ -74,6 +90,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn nearest_rank_quantiles_and_means() {
+        let v = [5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(quantile(v, 0.5), 3.0);
+        assert_eq!(quantile(v, 0.9), 5.0);
+        assert_eq!(quantile(v, 0.0), 1.0);
+        assert!(quantile([], 0.5).is_nan());
+        assert_eq!(mean(v), 3.0);
+        assert!(mean([]).is_nan());
+    }
+
+    #[test]
     fn three_significant_digits_with_thousands_separators() {
         assert_eq!(sig3(0.41234), "0.412");
         assert_eq!(sig3(12.345), "12.3");
@@ -86,6 +113,6 @@ mod tests {
         assert_eq!(sig3(-1234.0), "-1,234");
         assert_eq!(sig3(f64::NAN), "—");
         assert_eq!(ms(70.8), "70.8 ms");
-        assert_eq!(percent(0.001), "0.10 %");
+        assert_eq!(percent(0.001), "0.1%");
     }
 }
