@@ -186,6 +186,15 @@ pub fn rmse(model: &Model, x: &[f32], y: &[f32]) -> f64 {
     (sum / n.max(1) as f64).sqrt()
 }
 
+/// For a binary model: the share of rows whose probability is on their label's side of 0.5.
+pub fn accuracy(model: &Model, x: &[f32], y: &[f32]) -> f64 {
+    let n = y.len();
+    let right = (0..n)
+        .filter(|&i| (model.predict(&x[i * model.features..(i + 1) * model.features]) > 0.5) == (y[i] > 0.5))
+        .count();
+    right as f64 / n.max(1) as f64
+}
+
 fn sigmoid(m: f32) -> f32 {
     1.0 / (1.0 + (-m).exp())
 }
@@ -332,6 +341,7 @@ mod tests {
         let y: Vec<f32> = x.iter().map(|v| f32::from(u8::from(*v >= 50.0))).collect();
         let m = fit(&x, &y, 1, Params { objective: Objective::Binary, trees: 20, max_depth: 2, ..Params::default() });
         assert!(m.predict(&[10.0]) < 0.2 && m.predict(&[90.0]) > 0.8, "{} {}", m.predict(&[10.0]), m.predict(&[90.0]));
+        assert_eq!(accuracy(&m, &x, &y), 1.0);
     }
 }
 

@@ -110,7 +110,7 @@ fn gbdt_command(args: &GbdtArgs) -> Result<()> {
     if test_set.rows() > 0 {
         metrics.push(("test_rmse".to_string(), gbdt::rmse(&model, &test_set.x, &test_set.y)));
         if objective == Objective::Binary {
-            metrics.push(("test_accuracy".to_string(), accuracy(&model, &test_set)));
+            metrics.push(("test_accuracy".to_string(), gbdt::accuracy(&model, &test_set.x, &test_set.y)));
         }
     }
     let mut metadata = vec![
@@ -130,10 +130,4 @@ fn gbdt_command(args: &GbdtArgs) -> Result<()> {
     }
     println!("trained in {seconds:.2} s; wrote {} ({} bytes)", args.out.display(), bytes.len());
     Ok(())
-}
-
-/// Share of held-out rows whose probability is on the right side of 0.5.
-fn accuracy(model: &gbdt::Model, data: &sedge_train::data::Dataset) -> f64 {
-    let right = (0..data.rows()).filter(|&i| (model.predict(data.row(i)) > 0.5) == (data.y[i] > 0.5)).count();
-    right as f64 / data.rows().max(1) as f64
 }
