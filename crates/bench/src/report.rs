@@ -83,6 +83,17 @@ pub struct Series {
     pub categories: Vec<String>,
 }
 
+impl Report {
+    /// The comparison as a table: `metric | seed | sedge | note`.
+    pub fn comparison_table(&self) -> Table {
+        let mut table = Table::new("comparison", &["metric", "seed", "sedge", "note"]);
+        for c in &self.comparison {
+            table.row(vec![c.metric.clone(), c.seed.clone(), c.sedge.clone(), c.note.clone()]);
+        }
+        table
+    }
+}
+
 impl Table {
     /// A table with these column headers and no rows yet.
     pub fn new(title: impl Into<String>, columns: &[&str]) -> Self {

@@ -9,11 +9,13 @@
 //! - [`html`]: a report as one self-contained HTML page (inline style, no scripts or external resources).
 //! - [`svg`]: one chart as inline SVG, for [`html`]: axes with round ticks, legend, lines or grouped bars.
 //! - [`csv`]: a report table as CSV (RFC 4180 quoting).
+//! - [`markdown`]: a report's facts and tables as Markdown pipe tables.
 
 pub mod csv;
 pub mod html;
 pub mod influx;
 pub mod json;
 pub mod jtl;
+pub mod markdown;
 pub mod svg;
 pub mod text;

@@ -24,7 +24,7 @@ pub mod timeouts;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use sedge_bench::out::{csv, html};
+use sedge_bench::out::{csv, html, markdown};
 use sedge_bench::report::Report;
 
 use lab::{Lab, LabConfig};
@@ -122,43 +122,12 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<()> {
     };
     write("index.html", html::render(report))?;
     write("report.json", serde_json::to_string_pretty(report)?)?;
-    let mut comparison = sedge_bench::report::Table::new("comparison", &["metric", "seed", "sedge", "note"]);
-    for c in &report.comparison {
-        comparison.row(vec![c.metric.clone(), c.seed.clone(), c.sedge.clone(), c.note.clone()]);
-    }
-    write("comparison.csv", csv::table(&comparison))?;
-    write("README.md", markdown(report))?;
+    write("comparison.csv", csv::table(&report.comparison_table()))?;
+    write("README.md", markdown::render(report))?;
     for table in &report.tables {
         write(&format!("{}.csv", table.slug()), csv::table(table))?;
     }
     Ok(())
-}
-
-/// The report's facts, comparison and tables as Markdown (what `docs/experiments.md` shows).
-fn markdown(report: &Report) -> String {
-    let cell = |text: &str| text.replace('|', "\\|").replace('\n', " ");
-    let table = |columns: &[String], rows: &[Vec<String>]| {
-        let mut out = format!("| {} |\n|{}\n", columns.join(" | "), "---|".repeat(columns.len()));
-        for row in rows {
-            out.push_str(&format!("| {} |\n", row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ")));
-        }
-        out
-    };
-    let mut out = format!("## {}\n\n", report.title);
-    for (name, value) in &report.facts {
-        out.push_str(&format!("- {name}: {value}\n"));
-    }
-    let columns = ["metric", "seed", "sedge", "note"].map(String::from);
-    let rows: Vec<Vec<String>> = report
-        .comparison
-        .iter()
-        .map(|c| vec![c.metric.clone(), c.seed.clone(), c.sedge.clone(), c.note.clone()])
-        .collect();
-    out.push_str(&format!("\n{}", table(&columns, &rows)));
-    for t in &report.tables {
-        out.push_str(&format!("\n**{}**\n\n{}", t.title, table(&t.columns, &t.rows)));
-    }
-    out
 }
 
 /// The comparison as a terminal table.
