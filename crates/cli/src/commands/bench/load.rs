@@ -113,6 +113,8 @@ struct Shared {
     /// The closed model's request line and headers: origin-form path, the target's headers and `Host`.
     origin: Uri,
     origin_headers: HeaderMap,
+    /// The bytes of the request line and headers, before any `content-length` (see [`request_head_len`]).
+    head_len: u64,
     check: Check,
     timeout: Duration,
     start: Instant,
@@ -136,10 +138,12 @@ pub async fn run(
     if let Some(host) = Conn::host(&test.target.url).filter(|_| !origin_headers.contains_key(header::HOST)) {
         origin_headers.insert(header::HOST, host);
     }
+    let head_len = request_head_len(&test.target.method, &origin, &origin_headers);
     let shared = Arc::new(Shared {
         target: test.target,
         origin,
         origin_headers,
+        head_len,
         check: test.check,
         timeout: test.timeout,
         start,
@@ -245,17 +249,19 @@ fn next_body(shared: &Shared) -> (Bytes, u64) {
         1 => bodies[0].clone(),
         n => bodies[(shared.next_body.fetch_add(1, Ordering::Relaxed) % n as u64) as usize].clone(),
     };
-    let len = request_head_len(shared, body.len()) + body.len() as u64;
+    // hyper adds `content-length: N` to a request with a body.
+    let digits = body.len().checked_ilog10().map_or(1, |d| d as usize + 1);
+    let content_length = if body.is_empty() { 0 } else { "content-length: \r\n".len() + digits };
+    let len = shared.head_len + (content_length + body.len()) as u64;
     (body, len)
 }
 
-/// The size of the HTTP/1.1 request line and headers as sent: `METHOD /path HTTP/1.1`, the target's headers,
-/// `Host`, and the `content-length` hyper adds to a request with a body.
-fn request_head_len(shared: &Shared, body: usize) -> u64 {
-    let path = shared.origin.path_and_query().map_or(1, |p| p.as_str().len());
-    let line = shared.target.method.as_str().len() + 1 + path + " HTTP/1.1\r\n".len();
-    let content_length = if body > 0 { "content-length: \r\n".len() + body.to_string().len() } else { 0 };
-    (line + headers_len(&shared.origin_headers) + content_length + 2) as u64
+/// The size of the HTTP/1.1 request line and headers as sent: `METHOD /path HTTP/1.1`, the target's headers with
+/// `Host`, and the blank line.
+fn request_head_len(method: &Method, origin: &Uri, headers: &HeaderMap) -> u64 {
+    let path = origin.path_and_query().map_or(1, |p| p.as_str().len());
+    let line = method.as_str().len() + 1 + path + " HTTP/1.1\r\n".len();
+    (line + headers_len(headers) + 2) as u64
 }
 
 /// The bytes of `name: value\r\n` for every header.
@@ -324,6 +330,14 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
+
+    #[test]
+    fn request_heads_count_the_request_line_headers_and_blank_line() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, http::HeaderValue::from_static("h:1"));
+        let len = request_head_len(&Method::POST, &Uri::from_static("/f?x=1"), &headers);
+        assert_eq!(len, "POST /f?x=1 HTTP/1.1\r\nhost: h:1\r\n\r\n".len() as u64);
+    }
 
     #[test]
     fn response_heads_count_the_status_line_headers_and_blank_line() {
