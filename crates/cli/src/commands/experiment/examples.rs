@@ -79,14 +79,10 @@ impl Example {
             .collect()
     }
 
-    /// The stack file's text after [`Self::files`]'s rewriting, with `edit` applied (e.g. other timeouts).
-    pub fn files_with(
-        &self,
-        models: &Path,
-        gateway: &str,
-        edit: impl Fn(&str, String) -> String,
-    ) -> Vec<(&'static str, String)> {
-        self.files(models, gateway).into_iter().map(|(path, text)| (path, edit(path, text))).collect()
+    /// The example's handler folders under a stack file of the caller's own (e.g. one function per timeout row).
+    pub fn with_stack(&self, stack: String) -> Vec<(&'static str, String)> {
+        let handlers = self.files.iter().filter(|(path, _)| *path != self.file);
+        std::iter::once((self.file, stack)).chain(handlers.map(|(path, text)| (*path, text.to_string()))).collect()
     }
 }
 
@@ -102,6 +98,14 @@ mod tests {
         let stack = &files.iter().find(|(p, _)| *p == "stack.yml").unwrap().1;
         assert!(stack.contains("gateway_url: http://127.0.0.1:1 }"), "{stack}");
         assert!(!stack.contains(DEFAULT_GATEWAY));
+    }
+
+    #[test]
+    fn a_stack_of_ones_own_keeps_the_handlers() {
+        let files = SLEEP.with_stack("functions: {}".into());
+        let paths: Vec<&str> = files.iter().map(|(p, _)| *p).collect();
+        assert_eq!(paths, ["stack.yml", "sleep/handler.py", "sleep-http/handler.py"]);
+        assert_eq!(files[0].1, "functions: {}");
     }
 
     #[test]

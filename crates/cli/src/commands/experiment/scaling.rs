@@ -46,9 +46,7 @@ pub async fn run(lab: &Lab, full: bool) -> Result<Report> {
     } else {
         (Duration::from_secs(10), Duration::from_secs(30), Duration::from_secs(10))
     };
-    let stack = stack_text(&lab.url);
-    let files = examples::SLEEP
-        .files_with(&lab.models, &lab.url, |path, text| if path == "stack.yml" { stack.clone() } else { text });
+    let files = examples::SLEEP.with_stack(stack_text(&lab.url));
     eprintln!("  deploying scale-rps, scale-capacity, scale-cpu");
     lab.deploy("scaling", "stack.yml", &files).await?;
     let stages = vec![

@@ -81,9 +81,7 @@ struct Answer {
 /// Runs every row in both modes.
 pub async fn run(lab: &Lab, _full: bool) -> Result<Report> {
     eprintln!("  deploying {} rows × fork and http mode", ROWS.len());
-    let stack = stack_text(&lab.url);
-    let files = examples::SLEEP
-        .files_with(&lab.models, &lab.url, |path, text| if path == "stack.yml" { stack.clone() } else { text });
+    let files = examples::SLEEP.with_stack(stack_text(&lab.url));
     lab.deploy("timeouts", "stack.yml", &files).await?;
     for i in 0..ROWS.len() {
         for mode in ["fork", "http"] {
