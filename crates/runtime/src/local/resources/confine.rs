@@ -1,7 +1,9 @@
 //! [`Confinement`]: one replica's cgroup folders (or its rlimit, in the fallback), the argv that starts a
 //! program inside them, its usage and OOM-kill readings, and removal.
 //!
-//! Folders are `<own>/sedge/<function>/<replica>` in each hierarchy, names sanitised to `[A-Za-z0-9._-]`.
+//! Folders are `<own>/sedge/<function>-<pid>/<replica>` in each hierarchy, names sanitised to `[A-Za-z0-9._-]`;
+//! the process id keeps one sedge's folders apart from another's under the same parent cgroup (two gateways on
+//! one machine, or tests side by side), which would otherwise share, and remove, each other's function folders.
 //! [`Confinement::remove`] deletes them once the processes are gone. There is deliberately no `Drop`: folders are
 //! named by replica id, and a replica restarted under the same id must not lose its new folder to the old
 //! value being dropped; so the owner calls `remove` when the replica's processes have exited.
@@ -41,7 +43,7 @@ impl Cgroups {
     /// memory limit is kept (as an address-space rlimit). Errors name the file that could not be written; the
     /// folders made so far are removed.
     pub fn confine(&self, function: &str, replica_id: &str, limits: Limits) -> io::Result<Confinement> {
-        let (function, replica) = (sanitise(function), sanitise(replica_id));
+        let (function, replica) = (function_folder(function), sanitise(replica_id));
         let confinement = Confinement {
             kind: match &self.mode {
                 Mode::Off { .. } => Kind::Rlimit(limits.memory_bytes),
@@ -238,6 +240,11 @@ impl Confinement {
 
 /// A cgroup folder name from a function or replica name: `[A-Za-z0-9._-]` kept, anything else `_`, at most
 /// 200 bytes, never `.`/`..`/empty, and never a name cgroupfs uses for its own files (`memory.stat`, `tasks` …).
+/// The function's folder name: sanitised, with this process's id (see the module docs).
+fn function_folder(function: &str) -> String {
+    format!("{}-{}", sanitise(function), std::process::id())
+}
+
 fn sanitise(name: &str) -> String {
     let mut clean: String = name
         .chars()
@@ -358,13 +365,14 @@ mod tests {
     fn v1_writes_limits_and_command_joins_every_hierarchy() {
         let root = tempfile::tempdir().unwrap();
         let cgroups = v1_in(root.path());
-        let memsw = root.path().join("memory/sedge/f.ns/r1/memory.memsw.limit_in_bytes");
+        let memsw =
+            root.path().join("memory/sedge").join(function_folder("f.ns")).join("r1/memory.memsw.limit_in_bytes");
         std::fs::create_dir_all(memsw.parent().unwrap()).unwrap();
         std::fs::write(&memsw, "-1").unwrap();
         let limits = Limits { memory_bytes: Some(64 << 20), cpu_millicores: Some(250) };
         let confinement = cgroups.confine("f.ns", "r1", limits).unwrap();
-        let memory = root.path().join("memory/sedge/f.ns/r1");
-        let cpu = root.path().join("cpu,cpuacct/sedge/f.ns/r1");
+        let memory = root.path().join("memory/sedge").join(function_folder("f.ns")).join("r1");
+        let cpu = root.path().join("cpu,cpuacct/sedge").join(function_folder("f.ns")).join("r1");
         assert_eq!(read(memory.join("memory.limit_in_bytes")), "67108864");
         assert_eq!(read(memsw), "67108864");
         assert_eq!(read(cpu.join("cpu.cfs_period_us")), "100000");
@@ -395,8 +403,14 @@ mod tests {
     fn v1_unset_limits_are_unlimited() {
         let root = tempfile::tempdir().unwrap();
         let confinement = v1_in(root.path()).confine("f", "r", Limits::default()).unwrap();
-        assert_eq!(read(root.path().join("memory/sedge/f/r/memory.limit_in_bytes")), "-1");
-        assert_eq!(read(root.path().join("cpu,cpuacct/sedge/f/r/cpu.cfs_quota_us")), "-1");
+        assert_eq!(
+            read(root.path().join("memory/sedge").join(function_folder("f")).join("r/memory.limit_in_bytes")),
+            "-1"
+        );
+        assert_eq!(
+            read(root.path().join("cpu,cpuacct/sedge").join(function_folder("f")).join("r/cpu.cfs_quota_us")),
+            "-1"
+        );
         drop(confinement);
     }
 
@@ -405,7 +419,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let cgroups = Cgroups { mode: Mode::V2 { parent: root.path().join("sedge"), cpu: false } };
         let confinement = cgroups.confine("f", "r", Limits::default()).unwrap();
-        std::fs::create_dir(root.path().join("sedge/f/r/cgroup.procs")).unwrap();
+        std::fs::create_dir(root.path().join("sedge").join(function_folder("f")).join("r/cgroup.procs")).unwrap();
         let command = confinement.command(&["/bin/echo".to_owned(), "ran".to_owned()]);
         let output = std::process::Command::new(&command[0]).args(&command[1..]).output().unwrap();
         assert!(!output.status.success());
@@ -416,7 +430,8 @@ mod tests {
     fn v2_writes_limits() {
         let root = tempfile::tempdir().unwrap();
         let cgroups = Cgroups { mode: Mode::V2 { parent: root.path().join("sedge"), cpu: true } };
-        let dir = root.path().join("sedge/f.ns/r-1");
+        let function = root.path().join("sedge").join(function_folder("f.ns"));
+        let dir = function.join("r-1");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("memory.swap.max"), "max").unwrap();
         let limits = Limits { memory_bytes: Some(1 << 30), cpu_millicores: Some(1500) };
@@ -424,7 +439,7 @@ mod tests {
         assert_eq!(read(dir.join("memory.max")), "1073741824");
         assert_eq!(read(dir.join("memory.swap.max")), "0");
         assert_eq!(read(dir.join("cpu.max")), "150000 100000");
-        assert_eq!(read(root.path().join("sedge/f.ns/cgroup.subtree_control")), "+cpu");
+        assert_eq!(read(function.join("cgroup.subtree_control")), "+cpu");
         assert_eq!(confinement.procs_files(), [dir.join("cgroup.procs")]);
 
         std::fs::write(dir.join("cpu.stat"), "usage_usec 2500000\nuser_usec 2000000\n").unwrap();
@@ -435,8 +450,8 @@ mod tests {
         assert_eq!(confinement.oom_kills(), 1);
 
         let unlimited = cgroups.confine("f.ns", "r-2", Limits::default()).unwrap();
-        assert_eq!(read(root.path().join("sedge/f.ns/r-2/memory.max")), "max");
-        assert_eq!(read(root.path().join("sedge/f.ns/r-2/cpu.max")), "max 100000");
+        assert_eq!(read(function.join("r-2/memory.max")), "max");
+        assert_eq!(read(function.join("r-2/cpu.max")), "max 100000");
         drop(unlimited);
     }
 
@@ -446,18 +461,19 @@ mod tests {
         let cgroups = Cgroups { mode: Mode::V2 { parent: root.path().join("sedge"), cpu: false } };
         // Real cgroup folders hold only virtual files; here the limit files are real, so write none.
         let limits = Limits::default();
+        let function = root.path().join("sedge").join(function_folder("f"));
         let a = cgroups.confine("f", "a", limits).unwrap();
         let b = cgroups.confine("f", "b", limits).unwrap();
-        for dir in ["sedge/f/a", "sedge/f/b"] {
-            std::fs::remove_file(root.path().join(dir).join("memory.max")).unwrap();
+        for dir in ["a", "b"] {
+            std::fs::remove_file(function.join(dir).join("memory.max")).unwrap();
         }
-        std::fs::remove_file(root.path().join("sedge/f/cgroup.subtree_control")).unwrap();
+        std::fs::remove_file(function.join("cgroup.subtree_control")).unwrap();
         a.remove();
-        assert!(!root.path().join("sedge/f/a").exists());
-        assert!(root.path().join("sedge/f/b").exists());
+        assert!(!function.join("a").exists());
+        assert!(function.join("b").exists());
         b.remove();
         b.remove();
-        assert!(!root.path().join("sedge/f").exists());
+        assert!(!function.exists());
     }
 
     #[test]
