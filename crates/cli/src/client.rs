@@ -10,6 +10,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use sedge_core::api::{
     DeleteFunctionRequest, FunctionDeployment, FunctionStatus, GatewayInfo, LogMessage, ScaleServiceRequest, Secret,
 };
+use sedge_gateway::calls::status::CallView;
 use serde::de::DeserializeOwned;
 
 /// Basic-auth credentials for `/system/*`.
@@ -78,7 +79,7 @@ impl Client {
         &self.base
     }
 
-    fn system(&self, method: Method, path: &str) -> RequestBuilder {
+    pub(crate) fn system(&self, method: Method, path: &str) -> RequestBuilder {
         let req = self.http.request(method, format!("{}{path}", self.base));
         match &self.auth {
             Some(c) => req.basic_auth(&c.user, Some(&c.password)),
@@ -86,7 +87,7 @@ impl Client {
         }
     }
 
-    async fn send(&self, req: RequestBuilder, what: &str) -> Result<Response> {
+    pub(crate) async fn send(&self, req: RequestBuilder, what: &str) -> Result<Response> {
         let resp = req.send().await.map_err(|e| {
             let hint = if e.is_connect() { ": is `sedge up` running, and is --gateway right?" } else { "" };
             anyhow!("{what}: could not reach the gateway at {}{hint} ({e})", self.base)
@@ -102,7 +103,7 @@ impl Client {
         Ok(resp)
     }
 
-    async fn json<T: DeserializeOwned>(&self, req: RequestBuilder, what: &str) -> Result<T> {
+    pub(crate) async fn json<T: DeserializeOwned>(&self, req: RequestBuilder, what: &str) -> Result<T> {
         let resp = expect(self.send(req, what).await?, &[StatusCode::OK], what).await?;
         let bytes = resp.bytes().await.with_context(|| format!("{what}: reading the answer"))?;
         serde_json::from_slice(&bytes).with_context(|| format!("{what}: the gateway's answer is not the JSON expected"))
@@ -244,6 +245,67 @@ impl Client {
         })?;
         Ok(resp)
     }
+
+    // ---- Asynchronous calls (`sedge calls`, issue #7): `/system/async-calls` ----
+
+    /// `GET /system/async-calls`: the most recent calls first.
+    pub async fn list_calls(
+        &self,
+        function: Option<&str>,
+        status: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Vec<CallView>> {
+        let mut query = Vec::new();
+        query.extend(function.map(|f| ("function", f.to_string())));
+        query.extend(status.map(|s| ("status", s.to_string())));
+        query.extend(limit.map(|l| ("limit", l.to_string())));
+        self.json(self.system(Method::GET, "/system/async-calls").query(&query), "listing async calls").await
+    }
+
+    /// `GET /system/async-calls/{id}`.
+    pub async fn get_call(&self, id: &str) -> Result<CallView> {
+        let what = format!("reading async call {id}");
+        let resp = self.send(self.system(Method::GET, &Self::call_path(id, "")), &what).await?;
+        let resp = Self::known_call(resp, id).await?;
+        let resp = expect(resp, &[StatusCode::OK], &what).await?;
+        resp.json().await.with_context(|| format!("{what}: the gateway's answer is not an async call"))
+    }
+
+    /// `GET /system/async-calls/{id}/result`: the response to stream (body as stored, `X-Function-Status`).
+    pub async fn call_result(&self, id: &str) -> Result<Response> {
+        let what = format!("reading the result of async call {id}");
+        let resp = self.send(self.system(Method::GET, &Self::call_path(id, "/result")), &what).await?;
+        expect(Self::known_call(resp, id).await?, &[StatusCode::OK], &what).await
+    }
+
+    /// `DELETE /system/async-calls/{id}`: cancels a queued call.
+    pub async fn cancel_call(&self, id: &str) -> Result<()> {
+        let what = format!("cancelling async call {id}");
+        let resp = self.send(self.system(Method::DELETE, &Self::call_path(id, "")), &what).await?;
+        let resp = Self::known_call(resp, id).await?;
+        expect(resp, &[StatusCode::OK, StatusCode::ACCEPTED, StatusCode::NO_CONTENT], &what).await.map(drop)
+    }
+
+    /// `/system/async-calls/{id}{rest}`, the id percent-encoded.
+    fn call_path(id: &str, rest: &str) -> String {
+        let mut path = String::from("/system/async-calls/");
+        for b in id.bytes() {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                path.push(b as char);
+            } else {
+                path.push_str(&format!("%{b:02X}"));
+            }
+        }
+        path + rest
+    }
+
+    /// A 404 becomes "no async call ID".
+    async fn known_call(resp: Response, id: &str) -> Result<Response> {
+        if resp.status() == StatusCode::NOT_FOUND {
+            bail!("no async call {id} found: `sedge calls list` shows the recent ones");
+        }
+        Ok(resp)
+    }
 }
 
 fn parse_log_line(line: &[u8], on_message: &mut impl FnMut(LogMessage)) -> Result<()> {
@@ -265,7 +327,7 @@ fn in_namespace(namespace: Option<&str>) -> String {
 }
 
 /// Passes the response on if its status is one of `ok`, else an error with the status and the body text.
-async fn expect(resp: Response, ok: &[StatusCode], what: &str) -> Result<Response> {
+pub(crate) async fn expect(resp: Response, ok: &[StatusCode], what: &str) -> Result<Response> {
     if ok.contains(&resp.status()) {
         return Ok(resp);
     }

@@ -18,7 +18,7 @@ use std::io::IsTerminal;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use commands::{bench, build, deploy, experiment, functions, invoke, logs, new, secret, train, version};
+use commands::{bench, build, calls, deploy, experiment, functions, invoke, logs, models, new, secret, train, version};
 
 /// Serverless functions at the edge, with an OpenFaaS-compatible gateway.
 #[derive(Debug, Parser)]
@@ -64,6 +64,12 @@ enum Command {
     /// Train a model on this box (no Python) and write it as ONNX.
     #[command(subcommand)]
     Train(train::TrainCommand),
+    /// Asynchronous calls: list, show, result, cancel.
+    #[command(subcommand)]
+    Calls(calls::CallsCommand),
+    /// The model registry: push, list, show, pull, rm, promote.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
 }
 
 #[tokio::main]
@@ -93,6 +99,8 @@ async fn main() {
         Command::Bench(args) => bench::run(*args).await,
         Command::Experiment(args) => experiment::run(args).await,
         Command::Train(command) => train::run(command),
+        Command::Calls(command) => calls::run(command).await,
+        Command::Models(command) => models::run(command).await,
     };
     if let Err(e) = result {
         eprintln!("Error: {e:#}");

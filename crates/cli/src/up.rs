@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sedge_core::api::VersionInfo;
+use sedge_gateway::registry::Registry;
 use sedge_gateway::{Credentials, Gateway, GatewayConfig};
 use sedge_runtime::Provider;
 use sedge_runtime::autoscaler::{Autoscaler, TokioClock};
@@ -28,9 +29,17 @@ pub struct UpArgs {
     /// State directory: database, secrets, bundles, logs.
     #[arg(long, default_value = ".sedge", env = "SEDGE_STATE")]
     pub state: PathBuf,
-    /// Database URL (default: SQLite file in the state directory).
+    /// Database URL: `sqlite://PATH` (default: `sedge.db` in the state directory), `postgres://…` or
+    /// `mysql://…` (MariaDB).
     #[arg(long, env = "SEDGE_DB")]
     pub db: Option<String>,
+    /// Where registered model files live: a folder (default: `artifacts/` in the state directory),
+    /// `s3://BUCKET?endpoint=URL` for any S3-compatible server, or `gs://BUCKET`.
+    #[arg(long, env = "SEDGE_ARTIFACTS")]
+    pub artifacts: Option<String>,
+    /// Largest model file the registry accepts, in bytes or a quantity such as 2Gi.
+    #[arg(long, default_value = "2Gi")]
+    pub max_model_size: String,
     /// Largest request body accepted, in bytes or a quantity such as 20Mi.
     #[arg(long, default_value = "20Mi")]
     pub max_body: String,
@@ -51,11 +60,16 @@ pub struct UpArgs {
     /// memory with setrlimit only.
     #[arg(long, default_value = "auto", env = "SEDGE_CGROUPS", value_parser = ["auto", "off"])]
     pub cgroups: String,
+    /// Attempts of one function's async calls run at once, unless it sets `com.sedge.async.concurrency`.
+    #[arg(long, default_value_t = sedge_gateway::calls::policy::DEFAULT_CONCURRENCY,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub async_concurrency: u32,
 }
 
 /// Runs `sedge up` until a shutdown signal.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let max_body = sedge_core::quantity::parse_memory(&args.max_body).context("--max-body")? as usize;
+    let max_model_size = sedge_core::quantity::parse_memory(&args.max_model_size).context("--max-model-size")?;
     let upstream_timeout = sedge_core::duration::parse(&args.upstream_timeout).context("--upstream-timeout")?;
     let activation_timeout = sedge_core::duration::parse(&args.activation_timeout).context("--activation-timeout")?;
     let autoscale_interval = sedge_core::duration::parse(&args.autoscale_interval).context("--autoscale-interval")?;
@@ -74,28 +88,44 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let db = args.db.clone().unwrap_or_else(|| format!("sqlite://{}", state.join("sedge.db").display()));
     let store = sedge_store::open(&db).await.with_context(|| format!("opening the store {db}"))?;
+    let artifacts = sedge_artifacts::open(args.artifacts.as_deref(), &state)
+        .await
+        .with_context(|| format!("opening the artifact store {}", args.artifacts.as_deref().unwrap_or("(default)")))?;
+    let registry = Arc::new(Registry::new(store.clone(), artifacts, state.join("registry"), max_model_size as u64));
+    // Before serving: temporaries and unreferenced files of uploads a crash cut off.
+    let collected = registry.collect_garbage().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(artifacts = %registry.artifacts().describe(), collected, "model registry ready");
+
+    // Bound before the provider starts, so that functions learn the gateway's address.
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let function_token = random_token();
+    let platform_env = vec![
+        ("SEDGE_GATEWAY_URL".to_string(), format!("http://{addr}")),
+        ("SEDGE_API_TOKEN".to_string(), function_token.clone()),
+    ];
     let cgroups = match args.cgroups.as_str() {
         "off" => Cgroups::unavailable("--cgroups off"),
         _ => Cgroups::detect(),
     };
-    let local = LocalProvider::with_cgroups(state.clone(), cgroups).with_activation_timeout(activation_timeout);
+    let local = LocalProvider::with_cgroups(state.clone(), cgroups)
+        .with_activation_timeout(activation_timeout)
+        .with_model_registry(registry.clone())
+        .with_platform_env(platform_env);
     tracing::info!(resources = %local.resources(), "replica limits and readings");
     let provider: Arc<dyn Provider> = Arc::new(local);
     let version = VersionInfo { commit_message: None, sha: String::new(), release: env!("CARGO_PKG_VERSION").into() };
-    let config = GatewayConfig { credentials, max_body, upstream_timeout, version };
-    let gateway = Gateway::new(store.clone(), provider.clone(), config);
-
-    let listener =
-        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-    let addr = listener.local_addr()?;
+    let config =
+        GatewayConfig { credentials, max_body, upstream_timeout, version, function_token: Some(function_token) };
+    let gateway = Gateway::new(store.clone(), provider.clone(), registry, config);
     println!("sedge {} listening on http://{addr} (state in {})", env!("CARGO_PKG_VERSION"), state.display());
 
     let shutdown = gateway.shutdown.clone();
-    let server = tokio::spawn(sedge_gateway::serve(
-        listener,
-        sedge_gateway::router(gateway.clone()),
-        shutdown.clone().cancelled_owned(),
-    ));
+    // Async invocation (issue #7): the durable queue's dispatcher; `attach` lets /async-function wake it.
+    let dispatcher = sedge_gateway::calls::Dispatcher::new(gateway.clone(), args.async_concurrency);
+    let router = dispatcher.attach(sedge_gateway::router(gateway.clone()));
+    let server = tokio::spawn(sedge_gateway::serve(listener, router, shutdown.clone().cancelled_owned()));
     let (stop_flushing, flush_stop) = tokio::sync::oneshot::channel::<()>();
     let flusher = tokio::spawn(sedge_gateway::counts::flush_loop(gateway.counts.clone(), store.clone(), async {
         let _ = flush_stop.await;
@@ -114,6 +144,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             }
         })
     };
+    // Async invocation (issue #7): started once restore has begun (attempts wait for their function).
+    let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
 
     let signal = wait_for_signal().await?;
     tracing::info!(signal, "shutting down: draining in-flight calls");
@@ -126,11 +158,21 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
         Err(_) => tracing::warn!("in-flight calls still running after {DRAIN_LIMIT:?}; stopping anyway"),
     }
+    // Async invocation (issue #7): attempts in flight finish (in parallel with the drain above) before
+    // replicas stop; one cut off here runs again at the next start.
+    if tokio::time::timeout(DRAIN_LIMIT, dispatcher).await.is_err() {
+        tracing::warn!("async calls still running after {DRAIN_LIMIT:?}; they run again at the next start");
+    }
     provider.shutdown().await;
     let _ = stop_flushing.send(());
     let _ = flusher.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A fresh API token for functions: 32 random bytes, hex.
+fn random_token() -> String {
+    rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn wait_for_signal() -> anyhow::Result<&'static str> {

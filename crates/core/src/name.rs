@@ -51,7 +51,7 @@ pub fn validate_secret_name(value: &str) -> Result<(), SpecError> {
 }
 
 /// A function's full address: name and namespace, both validated labels.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct QualifiedName {
     /// The function's name.
     pub name: String,

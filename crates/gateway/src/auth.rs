@@ -50,6 +50,35 @@ pub async fn require(
     if ok { Ok(next.run(request).await) } else { Err(ApiError::Unauthorized) }
 }
 
+/// Who may use the registry's routes: the admin, or a process function with the platform's API token.
+#[derive(Clone, Debug)]
+pub struct Access {
+    /// The admin's basic-auth credentials.
+    pub credentials: Credentials,
+    /// The bearer token given to functions; `None` accepts the admin only.
+    pub token: Option<String>,
+}
+
+impl Access {
+    /// Whether an `Authorization` header value is the admin's or carries the token.
+    pub fn accepts(&self, authorization: &[u8]) -> bool {
+        if let (Some(token), Some(given)) = (&self.token, authorization.strip_prefix(b"Bearer ")) {
+            return constant_time_eq(given.trim_ascii(), token.as_bytes());
+        }
+        self.credentials.accepts(authorization)
+    }
+}
+
+/// Middleware that rejects requests without the admin's credentials or the functions' token.
+pub async fn require_or_token(
+    State(access): State<Access>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let ok = request.headers().get(header::AUTHORIZATION).is_some_and(|v| access.accepts(v.as_bytes()));
+    if ok { Ok(next.run(request).await) } else { Err(ApiError::Unauthorized) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +93,17 @@ mod tests {
         assert!(!c.accepts(b"Bearer "));
         assert!(!c.accepts(b"Basic !!!"));
         assert!(!format!("{c:?}").contains("pw"));
+    }
+
+    #[test]
+    fn the_token_opens_only_where_it_is_accepted() {
+        let credentials = Credentials { user: "admin".into(), password: "pw".into() };
+        let admin = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("admin:pw"));
+        let access = Access { credentials: credentials.clone(), token: Some("t0k".into()) };
+        assert!(access.accepts(b"Bearer t0k"));
+        assert!(access.accepts(admin.as_bytes()));
+        assert!(!access.accepts(b"Bearer t0x"));
+        assert!(!access.accepts(b"Bearer "));
+        assert!(!Access { credentials, token: None }.accepts(b"Bearer t0k"));
     }
 }

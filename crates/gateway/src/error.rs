@@ -50,6 +50,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
             StoreError::Conflict(what) => Self::Conflict(format!("{what} already exists")),
+            StoreError::Invalid(message) => Self::BadRequest(message),
             other => {
                 tracing::error!(error = %other, "store failed");
                 Self::Internal("the state store failed; see the server log".into())

@@ -10,15 +10,19 @@
 //! - [`api`]: `/system/*` handlers (functions, scaling, secrets, logs, info).
 //! - [`invoke`]: `/function/{name}[/path]`: reading the body, deadlines, headers, metrics.
 //! - [`v2`]: the Open Inference Protocol v2 routes of model functions.
+//! - [`registry`]: the model registry under `/system/models` (metadata in the store, files in artifacts).
+//! - [`calls`]: asynchronous invocation (`/async-function/{name}`) and the dispatcher of the durable queue.
 //! - [`auth`], [`error`], [`metrics`], [`counts`]: basic auth, the one error-to-HTTP mapping, Prometheus
 //!   metrics, invocation counters.
 
 pub mod api;
 pub mod auth;
+pub mod calls;
 pub mod counts;
 pub mod error;
 pub mod invoke;
 pub mod metrics;
+pub mod registry;
 pub mod v2;
 
 use std::future::Future;
@@ -49,6 +53,8 @@ pub struct GatewayConfig {
     pub upstream_timeout: Duration,
     /// sedge's version, for `/system/info`.
     pub version: VersionInfo,
+    /// The bearer token process functions get as `SEDGE_API_TOKEN`, accepted on `/system/models` only.
+    pub function_token: Option<String>,
 }
 
 /// Everything the handlers share.
@@ -57,6 +63,8 @@ pub struct Gateway {
     pub store: Arc<dyn Store>,
     /// Where functions run.
     pub provider: Arc<dyn Provider>,
+    /// Model versions (rows in the store, files in the artifact store).
+    pub registry: Arc<registry::Registry>,
     /// Metric families.
     pub metrics: metrics::Metrics,
     /// Invocation counts not yet in the store.
@@ -72,11 +80,17 @@ pub struct Gateway {
 
 impl Gateway {
     /// Shared state for the handlers.
-    pub fn new(store: Arc<dyn Store>, provider: Arc<dyn Provider>, config: GatewayConfig) -> Arc<Self> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        provider: Arc<dyn Provider>,
+        registry: Arc<registry::Registry>,
+        config: GatewayConfig,
+    ) -> Arc<Self> {
         let metrics = metrics::Metrics::new(provider.as_ref());
         Arc::new(Self {
             store,
             provider,
+            registry,
             metrics,
             counts: Arc::default(),
             config,
@@ -105,14 +119,23 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/system/logs", get(api::logs::logs))
         .route("/system/info", get(api::info::info))
         .route("/system/namespaces", get(api::info::namespaces))
+        .merge(calls::system_routes())
         .route("/apis/serving.knative.dev/v1/namespaces/{namespace}/services", post(api::knative::create))
         .route(
             "/apis/serving.knative.dev/v1/namespaces/{namespace}/services/{name}",
             get(api::knative::get_one).put(api::knative::replace).delete(api::knative::delete),
         )
         .route_layer(axum::middleware::from_fn_with_state(gateway.config.credentials.clone(), auth::require));
+    // Functions push models with their API token (`SEDGE_API_TOKEN`); it opens nothing else.
+    let access =
+        auth::Access { credentials: gateway.config.credentials.clone(), token: gateway.config.function_token.clone() };
+    let models =
+        registry::system_routes().route_layer(axum::middleware::from_fn_with_state(access, auth::require_or_token));
     Router::new()
         .merge(system)
+        .merge(models)
+        .merge(registry::public_routes())
+        .merge(calls::public_routes())
         .route("/function/{name}", any(invoke::invoke_root))
         .route("/function/{name}/", any(invoke::invoke_root))
         .route("/function/{name}/{*path}", any(invoke::invoke_path))

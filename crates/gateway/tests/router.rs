@@ -11,6 +11,7 @@ use base64::Engine as _;
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use sedge_core::api::VersionInfo;
+use sedge_gateway::registry::Registry;
 use sedge_gateway::{Credentials, Gateway, GatewayConfig};
 use sedge_runtime::local::LocalProvider;
 use tower::ServiceExt;
@@ -30,8 +31,11 @@ async fn fixture() -> Fixture {
         max_body: 1024,
         upstream_timeout: Duration::from_secs(10),
         version: VersionInfo { release: "test".into(), ..Default::default() },
+        function_token: None,
     };
-    let gateway = Gateway::new(store, provider, config);
+    let artifacts = sedge_artifacts::open(None, state.path()).await.unwrap();
+    let registry = Arc::new(Registry::new(store.clone(), artifacts, state.path().join("registry"), 1 << 30));
+    let gateway = Gateway::new(store, provider, registry, config);
     gateway.restored.cancel();
     let app = sedge_gateway::router(gateway).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4242))));
     let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("admin:pw"));

@@ -24,4 +24,7 @@ pub mod stats;
 pub mod templates;
 
 pub use invoke::{Call, ColdStart, Deadlines, Invoke, InvokeError, ResponseBody};
-pub use provider::{FunctionLoad, Provider, ProviderError, ReplicaCounts, ReplicaState, ReplicaUsage, Usage};
+pub use provider::{
+    FetchedModel, FunctionLoad, ModelResolver, Provider, ProviderError, ReplicaCounts, ReplicaState, ReplicaUsage,
+    Usage,
+};

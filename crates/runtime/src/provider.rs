@@ -110,6 +110,26 @@ pub enum ProviderError {
     Io(#[from] std::io::Error),
 }
 
+/// A model version fetched from the registry onto this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedModel {
+    /// The local file holding its bytes.
+    pub path: std::path::PathBuf,
+    /// The registered version it is.
+    pub version: u32,
+    /// Its sha256, lowercase hex.
+    pub sha256: String,
+}
+
+/// Where `registry:NAME[:VERSION|@STAGE]` model sources come from (the gateway's registry). The provider asks
+/// at every deploy and restart, so a model function serves what the reference names now.
+#[async_trait]
+pub trait ModelResolver: Send + Sync {
+    /// Fetches the version `reference` (what follows `registry:`) names now into a local file.
+    /// [`ProviderError::Invalid`] names what is missing (no such model, version or stage).
+    async fn fetch(&self, reference: &str) -> Result<FetchedModel, ProviderError>;
+}
+
 /// Runs functions somewhere: the local provider runs processes on this machine.
 #[async_trait]
 pub trait Provider: Send + Sync {

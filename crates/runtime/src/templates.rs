@@ -49,12 +49,14 @@ impl Template {
 
 const HANDLER_REQUIREMENTS: &str = include_str!("../templates/python3/function/requirements.txt");
 const HANDLER_INIT: &str = include_str!("../templates/python3/function/__init__.py");
+/// The `sedge` helper module (`register_model`, `promote`) beside every Python template's `index.py`.
+const SEDGE_PY: &str = include_str!("../templates/sedge.py");
 
 static TEMPLATES: [Template; 2] = [
     Template {
         name: "python3",
         description: "Python 3, fork mode: handle(req) gets the request body as text, returns the response",
-        files: &[("index.py", include_str!("../templates/python3/index.py"))],
+        files: &[("index.py", include_str!("../templates/python3/index.py")), ("sedge.py", SEDGE_PY)],
         handler_files: &[
             ("handler.py", include_str!("../templates/python3/function/handler.py")),
             ("requirements.txt", HANDLER_REQUIREMENTS),
@@ -68,7 +70,7 @@ static TEMPLATES: [Template; 2] = [
     Template {
         name: "python3-http",
         description: "Python 3, http mode: handle(event, context) returns {statusCode, body, headers}",
-        files: &[("index.py", include_str!("../templates/python3-http/index.py"))],
+        files: &[("index.py", include_str!("../templates/python3-http/index.py")), ("sedge.py", SEDGE_PY)],
         handler_files: &[
             ("handler.py", include_str!("../templates/python3-http/function/handler.py")),
             ("requirements.txt", include_str!("../templates/python3-http/function/requirements.txt")),

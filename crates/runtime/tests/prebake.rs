@@ -292,7 +292,7 @@ async fn fork_server_api_reports_pid_status_and_memory() {
     let state = tempfile::tempdir().unwrap();
     build(state.path(), "direct", "python3", FORK_HANDLER);
     let spec = spec("direct", "direct", &[]);
-    let command = command::resolve(&spec, state.path()).unwrap();
+    let command = command::resolve(&spec, state.path(), &[]).unwrap();
     let run: PathBuf = command::run_dir(state.path(), &spec);
     let logs = Arc::new(LogHub::new(state.path().join("logs")));
     let server = ForkServer::start(&command, &run, logs.clone(), spec.name.clone()).await.unwrap();

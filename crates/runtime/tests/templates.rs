@@ -207,3 +207,28 @@ fn python3_http_formats_answers_and_keeps_connections_alive() {
     let (status, _, body) = request(&mut conn, "POST", "/boom", &[], b"");
     assert_eq!((status, body.as_str()), (500, "kaboom"));
 }
+
+/// The `sedge` helper module's own tests (`templates/tests/test_sedge.py`, stdlib `unittest` against a local
+/// HTTP server checking the multipart upload), run with `python3` from `PATH`.
+#[test]
+fn the_sedge_python_helper_passes_its_own_tests() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates/tests");
+    let out = Command::new("python3")
+        .args(["-B", "-m", "unittest", "discover", "-s", dir])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python3 runs");
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("OK"), "{report}");
+}
+
+/// Both Python templates ship the `sedge` helper beside `index.py`, so `import sedge` works in a handler.
+#[test]
+fn python_bundles_carry_the_sedge_helper() {
+    for lang in ["python3", "python3-http"] {
+        let files = templates::find(lang).unwrap().files;
+        let helper = files.iter().find(|(name, _)| *name == "sedge.py").map(|(_, c)| *c);
+        assert!(helper.is_some_and(|c| c.contains("def register_model(")), "{lang}");
+    }
+}

@@ -6,33 +6,35 @@
 //!
 //! Functions are kept as the accepted `FunctionDeployment` in JSON next to their key columns, which are
 //! authoritative: on read, `service` and `namespace` of the deployment are set from the row's key.
+//!
+//! # Layout
+//! - this file: opening (pragmas, file mode, migrations under `migrations/sqlite/`), functions and secrets.
+//! - `sqlite/models.rs`: [`crate::ModelStore`]; `sqlite/calls.rs`: [`crate::CallQueue`].
+//! - `sqlite/tests.rs`: what is particular to SQLite; the shared contract is checked by `tests/sqlite.rs`.
 
-use std::borrow::Cow;
 use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sedge_core::api::FunctionDeployment;
-use sedge_core::{DEFAULT_NAMESPACE, QualifiedName};
-use sqlx::Row;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sedge_core::QualifiedName;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 
+use crate::codec::{FUNCTION_COLUMNS, decode_function, function_values, to_sql_count};
 use crate::{FunctionRecord, SecretWrite, Store, StoreError};
 
 /// Schema migrations in order: `(version, description, SQL)`. Append only; never edit a released one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, "registry queue", include_str!("../migrations/sqlite/0002_registry_queue.sql")),
+];
 
 /// Connections in the pool. SQLite serialises writers anyway; a few connections let reads run beside a write.
 const MAX_CONNECTIONS: u32 = 4;
 
 /// How long a statement waits for another connection's write lock before failing with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Columns of `functions` in the order [`decode_function`] reads them.
-const FUNCTION_COLUMNS: &str = "namespace, name, deployment, replicas, created_at_ms, invocation_count";
 
 /// A [`Store`] in one SQLite file. Cheap to share behind an `Arc`; all methods take `&self`.
 #[derive(Debug, Clone)]
@@ -57,7 +59,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS).connect_with(options).await?;
-        migrator().run(&pool).await?;
+        crate::embedded_migrator(MIGRATIONS).run(&pool).await?;
         tracing::debug!(path = %path.display(), "opened SQLite store");
         Ok(SqliteStore { pool })
     }
@@ -66,17 +68,6 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-/// The embedded migrations as a [`Migrator`] (what `sqlx::migrate!` would build at compile time).
-fn migrator() -> Migrator {
-    let migrations = MIGRATIONS
-        .iter()
-        .map(|&(version, description, sql)| {
-            Migration::new(version, description.into(), MigrationType::Simple, sql.into(), false)
-        })
-        .collect::<Vec<_>>();
-    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
 }
 
 /// Creates `path` empty with mode 0600 (unix) unless it exists; SQLite treats an empty file as a new database.
@@ -92,49 +83,17 @@ async fn create_private_file(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// Reads one `functions` row selected with [`FUNCTION_COLUMNS`].
-fn decode_function(row: &SqliteRow) -> Result<FunctionRecord, StoreError> {
-    let namespace: String = row.try_get(0)?;
-    let name: String = row.try_get(1)?;
-    let json: String = row.try_get(2)?;
-    let replicas: i64 = row.try_get(3)?;
-    let created_at_ms: i64 = row.try_get(4)?;
-    let invocation_count: i64 = row.try_get(5)?;
-    let corrupt = |what: String| StoreError::Corrupt(format!("function {name}.{namespace}: {what}"));
-    let mut deployment: FunctionDeployment =
-        serde_json::from_str(&json).map_err(|e| corrupt(format!("deployment JSON: {e}")))?;
-    let replicas = u32::try_from(replicas).map_err(|_| corrupt(format!("replicas {replicas}")))?;
-    let invocation_count =
-        u64::try_from(invocation_count).map_err(|_| corrupt(format!("invocation count {invocation_count}")))?;
-    deployment.service = name;
-    deployment.namespace = Some(namespace);
-    Ok(FunctionRecord { deployment, replicas, created_at_ms, invocation_count })
-}
-
-/// A count as SQLite's signed 64-bit integer, saturating (2^63 invocations are not reached in practice).
-fn to_sql_count(count: u64) -> i64 {
-    i64::try_from(count).unwrap_or(i64::MAX)
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn put_function(&self, record: &FunctionRecord) -> Result<(), StoreError> {
-        let namespace = match record.deployment.namespace.as_deref() {
-            Some(ns) if !ns.is_empty() => ns,
-            _ => DEFAULT_NAMESPACE,
-        };
-        let mut deployment = record.deployment.clone();
-        deployment.namespace = Some(namespace.to_string());
-        let json = serde_json::to_string(&deployment).map_err(|e| {
-            StoreError::Corrupt(format!("function {}: cannot encode deployment: {e}", deployment.service))
-        })?;
+        let (namespace, json) = function_values(record)?;
         sqlx::query(
             "INSERT INTO functions (namespace, name, deployment, replicas, created_at_ms, invocation_count)
              VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (namespace, name) DO UPDATE SET deployment = excluded.deployment, replicas = excluded.replicas",
         )
         .bind(namespace)
-        .bind(&deployment.service)
+        .bind(&record.deployment.service)
         .bind(json)
         .bind(i64::from(record.replicas))
         .bind(record.created_at_ms)
@@ -270,5 +229,9 @@ impl Store for SqliteStore {
     }
 }
 
+crate::codec::row_read_by_try_get!(SqliteRow);
+
+mod calls;
+mod models;
 #[cfg(test)]
 mod tests;

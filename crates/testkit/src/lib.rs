@@ -7,7 +7,9 @@
 //! let r = gw.invoke("echo", "hi").await?;
 //! ```
 
+pub mod databases;
 pub mod python;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

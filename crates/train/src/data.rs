@@ -44,6 +44,8 @@ pub struct Dataset {
     pub target: String,
     /// For a categorical target: the value mapped to 1.
     pub positive: Option<String>,
+    /// For a categorical target: the value mapped to 0.
+    pub negative: Option<String>,
 }
 
 impl Dataset {
@@ -134,7 +136,7 @@ pub fn load_csv(reader: impl Read, options: &CsvOptions) -> Result<Dataset, Data
             Column::Categorical(values) => features.extend(values.iter().map(|v| format!("{}_{v}", header[j]))),
         }
     }
-    let (target_of, positive) = target_coding(&records, target, &header[target], numeric(target))?;
+    let (target_of, classes) = target_coding(&records, target, &header[target], numeric(target))?;
 
     let mut x = Vec::with_capacity(records.len() * features.len());
     let mut y = Vec::with_capacity(records.len());
@@ -148,18 +150,20 @@ pub fn load_csv(reader: impl Read, options: &CsvOptions) -> Result<Dataset, Data
         }
         y.push(target_of(&cells[target], line)?);
     }
-    Ok(Dataset { features, x, y, target: header[target].clone(), positive })
+    let (negative, positive) = classes.unzip();
+    Ok(Dataset { features, x, y, target: header[target].clone(), positive, negative })
 }
 
 type TargetFn<'a> = Box<dyn Fn(&str, u64) -> Result<f32, DataError> + 'a>;
 
-/// How target cells become numbers: parsed, or 0/1 for a two-valued categorical target.
+/// How target cells become numbers: parsed, or 0/1 for a two-valued categorical target (then also the values
+/// mapped to 0 and to 1).
 fn target_coding<'a>(
     records: &[Vec<String>],
     target: usize,
     name: &'a str,
     numeric: bool,
-) -> Result<(TargetFn<'a>, Option<String>), DataError> {
+) -> Result<(TargetFn<'a>, Option<(String, String)>), DataError> {
     if numeric {
         return Ok((Box::new(move |cell, line| number(cell, line, name)), None));
     }
@@ -178,8 +182,9 @@ fn target_coding<'a>(
         .find(|v| ["yes", "true", "good", "1", "positive"].contains(&v.to_ascii_lowercase().as_str()))
         .unwrap_or(&sorted[1])
         .to_string();
+    let negative = sorted.iter().find(|v| **v != positive).unwrap_or(&sorted[0]).to_string();
     let p = positive.clone();
-    Ok((Box::new(move |cell, _| Ok(f32::from(u8::from(cell == p)))), Some(positive)))
+    Ok((Box::new(move |cell, _| Ok(f32::from(u8::from(cell == p)))), Some((negative, positive))))
 }
 
 fn number(cell: &str, line: u64, column: &str) -> Result<f32, DataError> {
@@ -204,7 +209,7 @@ mod tests {
         assert_eq!(d.row(0), [1.5, 0.0, 1.0]);
         assert_eq!(d.row(1), [2.0, 1.0, 0.0]);
         assert_eq!(d.y, [1.0, 0.0, 1.0]);
-        assert_eq!(d.positive.as_deref(), Some("yes"));
+        assert_eq!((d.negative.as_deref(), d.positive.as_deref()), (Some("no"), Some("yes")));
         assert_eq!(d.select(|i| i != 1).rows(), 2);
     }
 

@@ -165,11 +165,11 @@ fn attribute(name: &str, kind: AttributeType) -> AttributeProto {
     AttributeProto { name: name.into(), r#type: kind as i32, ..Default::default() }
 }
 
-fn ints(name: &str, values: Vec<i64>) -> AttributeProto {
+pub(crate) fn ints(name: &str, values: Vec<i64>) -> AttributeProto {
     AttributeProto { ints: values, ..attribute(name, AttributeType::Ints) }
 }
 
-fn int(name: &str, value: i64) -> AttributeProto {
+pub(crate) fn int(name: &str, value: i64) -> AttributeProto {
     AttributeProto { i: value, ..attribute(name, AttributeType::Int) }
 }
 

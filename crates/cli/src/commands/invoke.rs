@@ -1,7 +1,8 @@
 //! `sedge invoke NAME`: sends stdin to a function and writes its answer to stdout, as `faas-cli invoke`.
 //!
 //! The call goes to `/function/NAME.NAMESPACE` (namespace `openfaas-fn` unless given) without credentials;
-//! `--async` queues it through `/async-function/…`. A status of 400 or more prints the status and body to
+//! `--async` queues it through `/async-function/…` (with `--callback-url` for the result) and prints the call
+//! id on stdout, for `sedge calls show ID`. A status of 400 or more prints the status and body to
 //! stderr and exits 1.
 
 use std::io::IsTerminal;
@@ -22,6 +23,9 @@ pub struct InvokeArgs {
     /// Queue the call and return at once (202 Accepted).
     #[arg(long = "async")]
     pub asynchronous: bool,
+    /// With --async: where the result is POSTed when the call is over (X-Callback-Url).
+    #[arg(long, value_name = "URL", requires = "asynchronous")]
+    pub callback_url: Option<String>,
     /// HTTP method.
     #[arg(long, short = 'm', default_value = "POST")]
     pub method: String,
@@ -45,6 +49,9 @@ pub async fn run(args: InvokeArgs) -> Result<()> {
     let mut headers = vec![("Content-Type".to_string(), args.content_type.clone())];
     for h in &args.headers {
         headers.push(parse_header(h)?);
+    }
+    if let Some(url) = &args.callback_url {
+        headers.push(("X-Callback-Url".to_string(), url.clone()));
     }
     let address = if args.name.contains('.') {
         args.name.clone()
@@ -71,7 +78,10 @@ pub async fn run(args: InvokeArgs) -> Result<()> {
             bail!("Server returned unexpected status code: {status} (expected 202 Accepted for --async)");
         }
         match resp.headers().get("X-Call-Id").and_then(|v| v.to_str().ok()) {
-            Some(id) => eprintln!("Function submitted asynchronously. Call ID: {id}"),
+            Some(id) => {
+                eprintln!("Function submitted asynchronously. Call ID: {id} (see `sedge calls show {id}`)");
+                println!("{id}");
+            }
             None => eprintln!("Function submitted asynchronously."),
         }
         return Ok(());

@@ -6,7 +6,9 @@
 //! - [`build`]: `sedge build` — bundles for every function with a `lang`.
 //! - [`deploy`]: `sedge deploy` — builds missing bundles and deploys through the gateway as faas-cli does.
 //! - [`invoke`]: `sedge invoke` — calls a function, stdin to stdout.
+//! - [`calls`]: `sedge calls` — asynchronous calls: list, show, result, cancel.
 //! - [`functions`]: `list`, `describe`, `remove`, `scale`.
+//! - [`models`]: `sedge models` — the model registry: push, list, show, pull, rm, promote.
 //! - [`logs`], [`secret`], [`version`].
 //! - [`bench`]: `sedge bench` — a load generator for any HTTP server, k6-style thresholds and reports.
 //! - [`train`]: `sedge train gbdt` — gradient-boosted trees on a CSV file, written as ONNX.
@@ -14,11 +16,13 @@
 
 pub mod bench;
 pub mod build;
+pub mod calls;
 pub mod deploy;
 pub mod experiment;
 pub mod functions;
 pub mod invoke;
 pub mod logs;
+pub mod models;
 pub mod new;
 pub mod secret;
 pub mod train;

@@ -87,3 +87,48 @@ fn collect_unsupported(graph: &GraphProto, register: &OnnxOpRegister, missing: &
         }
     }
 }
+
+/// An ONNX file's declared signature, read without loading it into an engine (what the model registry records
+/// at push). Values whose type is not declared are left out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Signature {
+    /// Graph inputs, initializers excluded.
+    pub inputs: Vec<TensorMetadata>,
+    /// Graph outputs.
+    pub outputs: Vec<TensorMetadata>,
+}
+
+/// Decodes `bytes` as an ONNX `ModelProto` and returns its signature; [`EngineError::Decode`] when the bytes are
+/// not an ONNX model.
+pub fn signature(bytes: &[u8]) -> Result<Signature, EngineError> {
+    use tract_onnx::prelude::Framework as _;
+    let proto =
+        tract_onnx::onnx().proto_model_for_read(&mut &*bytes).map_err(|e| EngineError::Decode(format!("{e:#}")))?;
+    let graph = proto.graph.as_ref().ok_or_else(|| EngineError::Decode("the model has no graph".into()))?;
+    let declared = |values: Vec<&ValueInfoProto>| -> Result<Vec<TensorMetadata>, EngineError> {
+        Ok(values.into_iter().map(value_metadata).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect())
+    };
+    Ok(Signature { inputs: declared(graph_inputs(graph))?, outputs: declared(graph.output.iter().collect())? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::read;
+
+    #[test]
+    fn signature_reads_declared_inputs_and_outputs() {
+        let sig = signature(&read("mnist_cnn.onnx")).unwrap();
+        assert_eq!(sig.inputs.len(), 1);
+        assert_eq!(sig.inputs[0].datatype, Datatype::F32);
+        assert_eq!(sig.inputs[0].shape[1..], [1, 28, 28]);
+        assert_eq!(sig.outputs.len(), 1);
+        assert_eq!(sig.outputs[0].shape.last(), Some(&10));
+    }
+
+    #[test]
+    fn signature_refuses_bytes_that_are_not_onnx() {
+        let e = signature(b"PK\x03\x04 a zip file, not a model").unwrap_err();
+        assert!(matches!(e, EngineError::Decode(_)), "{e}");
+    }
+}

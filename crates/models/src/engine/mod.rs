@@ -16,7 +16,7 @@
 //! - `tests.rs`: the reference models and fixtures of `shared/models`.
 
 mod convert;
-mod meta;
+pub mod meta;
 mod onnxruntime;
 mod tract;
 mod trees;

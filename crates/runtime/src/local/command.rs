@@ -20,6 +20,9 @@ pub const SECRETS_DIR_ENV: &str = "SEDGE_SECRETS_DIR";
 
 /// Environment variable that turns prebaking off for a function when `false` (or `0`, `no`, `off`).
 pub const PREBAKE_ENV: &str = "SEDGE_PREBAKE";
+
+/// The function's own `name.namespace`, set for every process (what `sedge.register_model` records as creator).
+pub const FUNCTION_NAME_ENV: &str = "SEDGE_FUNCTION_NAME";
 /// Annotation with the same effect as [`PREBAKE_ENV`].
 pub const PREBAKE_ANNOTATION: &str = "com.sedge.prebake";
 /// Bundle templates whose `index.py` a fork server can import.
@@ -71,8 +74,9 @@ pub fn run_dir(state_dir: &Path, spec: &FunctionSpec) -> PathBuf {
     state_dir.join("run").join(&spec.name.namespace).join(&spec.name.name)
 }
 
-/// Resolves `spec` against the bundles in `state_dir` and this machine's `PATH`.
-pub fn resolve(spec: &FunctionSpec, state_dir: &Path) -> Result<Command, ProviderError> {
+/// Resolves `spec` against the bundles in `state_dir` and this machine's `PATH`. `platform` variables (the
+/// gateway's URL and API token) come last, with [`FUNCTION_NAME_ENV`], so a function's own cannot mask them.
+pub fn resolve(spec: &FunctionSpec, state_dir: &Path, platform: &[(String, String)]) -> Result<Command, ProviderError> {
     let image = &spec.deployment.image;
     let found = bundle::load(state_dir, image)
         .map_err(|e| ProviderError::Invalid(format!("bundle for image {image:?} is unreadable: {e}")))?;
@@ -114,6 +118,8 @@ pub fn resolve(spec: &FunctionSpec, state_dir: &Path) -> Result<Command, Provide
     env.extend(bundle_env);
     env.extend(spec.env().clone());
     env.insert(SECRETS_DIR_ENV.to_string(), secrets_dir.to_string_lossy().into_owned());
+    env.extend(platform.iter().cloned());
+    env.insert(FUNCTION_NAME_ENV.to_string(), spec.name.to_string());
     Ok(Command {
         argv,
         cwd,
@@ -179,7 +185,7 @@ mod tests {
     #[test]
     fn finds_programs_on_path() {
         let dir = tempfile::tempdir().unwrap();
-        let cmd = resolve(&spec(Some("cat -n"), "anything"), dir.path()).unwrap();
+        let cmd = resolve(&spec(Some("cat -n"), "anything"), dir.path(), &[]).unwrap();
         assert!(cmd.argv[0].ends_with("/cat"), "{:?}", cmd.argv);
         assert_eq!(cmd.argv[1], "-n");
         assert_eq!(cmd.mode, Mode::Fork);
@@ -190,11 +196,11 @@ mod tests {
     #[test]
     fn missing_executables_name_the_path_tried() {
         let dir = tempfile::tempdir().unwrap();
-        let e = resolve(&spec(Some("./nope.sh"), "x"), dir.path()).unwrap_err().to_string();
+        let e = resolve(&spec(Some("./nope.sh"), "x"), dir.path(), &[]).unwrap_err().to_string();
         assert!(e.contains("executable \"./nope.sh\" not found (tried /"), "{e}");
-        let e = resolve(&spec(Some("no-such-program-xyz"), "x"), dir.path()).unwrap_err().to_string();
+        let e = resolve(&spec(Some("no-such-program-xyz"), "x"), dir.path(), &[]).unwrap_err().to_string();
         assert!(e.contains("PATH="), "{e}");
-        let e = resolve(&spec(None, "ghost:latest"), dir.path()).unwrap_err().to_string();
+        let e = resolve(&spec(None, "ghost:latest"), dir.path(), &[]).unwrap_err().to_string();
         assert!(e.contains("no bundle built for image \"ghost:latest\""), "{e}");
     }
 
@@ -212,7 +218,7 @@ mod tests {
             env: Default::default(),
         };
         std::fs::write(bdir.join("bundle.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
-        let cmd = resolve(&spec(None, "web:1"), dir.path()).unwrap();
+        let cmd = resolve(&spec(None, "web:1"), dir.path(), &[]).unwrap();
         assert_eq!(cmd.mode, Mode::Http);
         assert_eq!(cmd.cwd, bdir);
         assert_eq!(cmd.ready_path.as_deref(), Some("/_/health"));
@@ -221,12 +227,12 @@ mod tests {
 
         let mut opted = spec(None, "web:1");
         opted.deployment.env_vars = Some([(PREBAKE_ENV.to_string(), "false".to_string())].into());
-        assert!(matches!(resolve(&opted, dir.path()).unwrap().prebake, Prebake::Off));
+        assert!(matches!(resolve(&opted, dir.path(), &[]).unwrap().prebake, Prebake::Off));
         let mut annotated = spec(None, "web:1");
         annotated.deployment.annotations = Some([(PREBAKE_ANNOTATION.to_string(), "False".to_string())].into());
-        assert!(matches!(resolve(&annotated, dir.path()).unwrap().prebake, Prebake::Off));
+        assert!(matches!(resolve(&annotated, dir.path(), &[]).unwrap().prebake, Prebake::Off));
         let custom = spec(Some("python3 -u index.py"), "web:1");
-        assert!(matches!(resolve(&custom, dir.path()).unwrap().prebake, Prebake::Off), "own fprocess: plain");
-        assert!(matches!(resolve(&spec(Some("cat"), "x"), dir.path()).unwrap().prebake, Prebake::Off));
+        assert!(matches!(resolve(&custom, dir.path(), &[]).unwrap().prebake, Prebake::Off), "own fprocess: plain");
+        assert!(matches!(resolve(&spec(Some("cat"), "x"), dir.path(), &[]).unwrap().prebake, Prebake::Off));
     }
 }

@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::invoke::Invoke;
 use crate::logs::LogHub;
-use crate::provider::{FunctionLoad, Provider, ProviderError, ReplicaCounts};
+use crate::provider::{FunctionLoad, ModelResolver, Provider, ProviderError, ReplicaCounts};
 use function::LocalFunction;
 use model::{ModelFile, ModelFunction};
 
@@ -78,6 +78,8 @@ pub struct LocalProvider {
     activation_timeout: Duration,
     cgroups: Arc<resources::Cgroups>,
     shutdown: CancellationToken,
+    registry: Option<Arc<dyn ModelResolver>>,
+    platform_env: Vec<(String, String)>,
 }
 
 /// How long a call to a function at zero is held by default while it wakes (`--activation-timeout`).
@@ -103,6 +105,8 @@ impl LocalProvider {
             activation_timeout: DEFAULT_ACTIVATION_TIMEOUT,
             cgroups: Arc::new(cgroups),
             shutdown: CancellationToken::new(),
+            registry: None,
+            platform_env: Vec::new(),
         }
     }
 
@@ -114,6 +118,19 @@ impl LocalProvider {
     /// Sets how long a call to a function at zero is held while the function wakes.
     pub fn with_activation_timeout(mut self, timeout: Duration) -> Self {
         self.activation_timeout = timeout;
+        self
+    }
+
+    /// Fetches `registry:` model sources through `registry`.
+    pub fn with_model_registry(mut self, registry: Arc<dyn ModelResolver>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Variables every process function gets from the platform (the gateway's URL and API token), set after
+    /// the function's own so a function cannot mask them.
+    pub fn with_platform_env(mut self, env: Vec<(String, String)>) -> Self {
+        self.platform_env = env;
         self
     }
 
@@ -137,7 +154,7 @@ impl LocalProvider {
         let (file, first) = match prepared {
             Some(p) => (p.file, Some(p.model)),
             // A restart: serve the copy kept at deploy.
-            None => (ModelFile::read(&spec, &model, &self.state_dir, true).await?, None),
+            None => (ModelFile::read(&spec, &model, &self.state_dir, true, self.registry.as_deref()).await?, None),
         };
         file.keep(&self.state_dir, &spec).await?;
         let name = spec.name.clone();
@@ -165,10 +182,12 @@ impl LocalProvider {
 #[async_trait]
 impl Provider for LocalProvider {
     async fn check(&self, spec: &FunctionSpec) -> Result<(), ProviderError> {
-        let Some(model) = &spec.model else { return command::resolve(spec, &self.state_dir).map(drop) };
+        let Some(model) = &spec.model else {
+            return command::resolve(spec, &self.state_dir, &self.platform_env).map(drop);
+        };
         // Load now, so that a corrupt model or an unsupported operator is refused before anything is stored;
         // the loaded instance serves once `apply` follows.
-        let file = ModelFile::read(spec, model, &self.state_dir, false).await?;
+        let file = ModelFile::read(spec, model, &self.state_dir, false, self.registry.as_deref()).await?;
         let served = ModelFunction::load_instance(spec, &file, &self.model_metrics, &self.shutdown).await?;
         let prepared = Prepared { file, model: served };
         self.prepared.lock().unwrap_or_else(|p| p.into_inner()).insert(spec.name.clone(), prepared);
@@ -184,7 +203,7 @@ impl Provider for LocalProvider {
         if spec.model.is_some() {
             return self.apply_model(spec, replicas).await;
         }
-        let mut command = command::resolve(&spec, &self.state_dir)?;
+        let mut command = command::resolve(&spec, &self.state_dir, &self.platform_env)?;
         let dir = command::run_dir(&self.state_dir, &spec);
         tokio::fs::create_dir_all(&dir).await?;
         secrets::write_all(&command.secrets_dir, &secrets).await?;

@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::invoke::{Call, ColdStart, Invoke, InvokeError, ResponseBody, full_body};
-use crate::provider::{ProviderError, ReplicaCounts, ReplicaState};
+use crate::provider::{ModelResolver, ProviderError, ReplicaCounts, ReplicaState};
 use crate::stats::CallStats;
 
 /// A model file read and hashed, with its labels, ready to load instances from.
@@ -44,22 +44,34 @@ pub struct ModelFile {
 
 impl ModelFile {
     /// Reads the model of `model` (preferring the state copy when `prefer_copy`) and its labels file.
+    ///
+    /// A `registry:` source is fetched through `registry` every time (so a restart serves what the reference
+    /// names now); when that fails at a restart, the kept copy serves and the failure is logged.
     pub async fn read(
         spec: &FunctionSpec,
         model: &ModelSpec,
         state: &Path,
         prefer_copy: bool,
+        registry: Option<&dyn ModelResolver>,
     ) -> Result<Self, ProviderError> {
         let copy = copy_path(state, spec);
         let path = match &model.source {
-            ModelSource::Registry(reference) => {
-                if !(prefer_copy && copy.exists()) {
+            ModelSource::Registry(reference) => match registry.map(|r| r.fetch(reference)) {
+                Some(fetch) => match fetch.await {
+                    Ok(fetched) => fetched.path,
+                    Err(e) if prefer_copy && copy.exists() => {
+                        tracing::warn!(function = %spec.name, error = %e, "registry unavailable; serving the kept copy");
+                        copy.clone()
+                    }
+                    Err(e) => return Err(e),
+                },
+                None if prefer_copy && copy.exists() => copy.clone(),
+                None => {
                     return Err(ProviderError::Invalid(format!(
-                        "model registry:{reference}: the model registry is not available yet; give a file path"
+                        "model registry:{reference}: this gateway has no model registry; give a file path"
                     )));
                 }
-                copy.clone()
-            }
+            },
             ModelSource::File(_) if prefer_copy && copy.exists() => copy.clone(),
             ModelSource::File(path) => PathBuf::from(path),
         };

@@ -1,10 +1,15 @@
-//! Tests of [`SqliteStore`] against real SQLite files in temporary folders.
+//! Tests of what is particular to [`SqliteStore`] (file mode, pragmas, reopening, migrating an existing file),
+//! against real SQLite files in temporary folders. The backend-neutral contract is checked by the conformance
+//! suite (`tests/sqlite.rs`).
 
 use std::collections::BTreeMap;
 
 use tempfile::TempDir;
 
+use sedge_core::api::FunctionDeployment;
+
 use super::*;
+use crate::ModelStore;
 
 async fn fresh() -> (TempDir, SqliteStore) {
     let dir = TempDir::new().unwrap();
@@ -32,10 +37,6 @@ fn record(name: &str, namespace: &str, image: &str) -> FunctionRecord {
     }
 }
 
-fn names(records: &[FunctionRecord]) -> Vec<String> {
-    records.iter().map(|r| format!("{}.{}", r.deployment.service, r.deployment.namespace.as_deref().unwrap())).collect()
-}
-
 #[tokio::test]
 async fn open_creates_parent_folders_and_a_private_file() {
     let dir = TempDir::new().unwrap();
@@ -61,148 +62,6 @@ async fn connections_are_durable() {
     let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap();
     let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await.unwrap();
     assert_eq!((journal.as_str(), synchronous, foreign_keys, busy), ("wal", 2, 1, 5000));
-}
-
-#[tokio::test]
-async fn function_round_trip() {
-    let (_dir, store) = fresh().await;
-    assert_eq!(store.get_function(&qn("echo", "ns")).await.unwrap(), None);
-    let rec = record("echo", "ns", "img:1");
-    store.put_function(&rec).await.unwrap();
-    assert_eq!(store.get_function(&qn("echo", "ns")).await.unwrap(), Some(rec));
-    assert_eq!(store.get_function(&qn("echo", "other")).await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn put_function_without_namespace_uses_the_default() {
-    let (_dir, store) = fresh().await;
-    let mut rec = record("echo", "ns", "img");
-    rec.deployment.namespace = None;
-    store.put_function(&rec).await.unwrap();
-    let got = store.get_function(&qn("echo", DEFAULT_NAMESPACE)).await.unwrap().unwrap();
-    assert_eq!(got.deployment.namespace.as_deref(), Some(DEFAULT_NAMESPACE));
-}
-
-#[tokio::test]
-async fn put_function_upsert_keeps_created_at_and_count() {
-    let (_dir, store) = fresh().await;
-    let name = qn("echo", "ns");
-    store.put_function(&record("echo", "ns", "img:1")).await.unwrap();
-    store.add_invocations(&[(name.clone(), 7)]).await.unwrap();
-
-    let mut update = record("echo", "ns", "img:2");
-    update.replicas = 5;
-    update.created_at_ms = 1;
-    update.invocation_count = 0;
-    store.put_function(&update).await.unwrap();
-
-    let got = store.get_function(&name).await.unwrap().unwrap();
-    assert_eq!(got.deployment.image, "img:2");
-    assert_eq!(got.replicas, 5);
-    assert_eq!(got.created_at_ms, 1_700_000_000_000);
-    assert_eq!(got.invocation_count, 7);
-}
-
-#[tokio::test]
-async fn list_functions_is_ordered_and_filtered() {
-    let (_dir, store) = fresh().await;
-    for (name, ns) in [("zeta", "a"), ("alpha", "b"), ("beta", "a"), ("alpha", "a")] {
-        store.put_function(&record(name, ns, "img")).await.unwrap();
-    }
-    let all = store.list_functions(None).await.unwrap();
-    assert_eq!(names(&all), ["alpha.a", "beta.a", "zeta.a", "alpha.b"]);
-    let a = store.list_functions(Some("a")).await.unwrap();
-    assert_eq!(names(&a), ["alpha.a", "beta.a", "zeta.a"]);
-    assert!(store.list_functions(Some("none")).await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn delete_function_reports_existence() {
-    let (_dir, store) = fresh().await;
-    store.put_function(&record("echo", "ns", "img")).await.unwrap();
-    assert!(store.delete_function(&qn("echo", "ns")).await.unwrap());
-    assert!(!store.delete_function(&qn("echo", "ns")).await.unwrap());
-    assert_eq!(store.get_function(&qn("echo", "ns")).await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn set_replicas_updates_only_existing_functions() {
-    let (_dir, store) = fresh().await;
-    store.put_function(&record("echo", "ns", "img")).await.unwrap();
-    assert!(store.set_replicas(&qn("echo", "ns"), 0).await.unwrap());
-    assert_eq!(store.get_function(&qn("echo", "ns")).await.unwrap().unwrap().replicas, 0);
-    assert!(store.set_replicas(&qn("echo", "ns"), u32::MAX).await.unwrap());
-    assert_eq!(store.get_function(&qn("echo", "ns")).await.unwrap().unwrap().replicas, u32::MAX);
-    assert!(!store.set_replicas(&qn("ghost", "ns"), 3).await.unwrap());
-}
-
-#[tokio::test]
-async fn add_invocations_adds_skips_unknown_and_saturates() {
-    let (_dir, store) = fresh().await;
-    store.put_function(&record("a", "ns", "img")).await.unwrap();
-    store.put_function(&record("b", "ns", "img")).await.unwrap();
-    store.add_invocations(&[]).await.unwrap();
-    store.add_invocations(&[(qn("a", "ns"), 3), (qn("ghost", "ns"), 9), (qn("b", "ns"), 1)]).await.unwrap();
-    store.add_invocations(&[(qn("a", "ns"), 4)]).await.unwrap();
-    assert_eq!(store.get_function(&qn("a", "ns")).await.unwrap().unwrap().invocation_count, 7);
-    assert_eq!(store.get_function(&qn("b", "ns")).await.unwrap().unwrap().invocation_count, 1);
-    assert_eq!(store.get_function(&qn("ghost", "ns")).await.unwrap(), None);
-
-    store.add_invocations(&[(qn("a", "ns"), u64::MAX)]).await.unwrap();
-    store.add_invocations(&[(qn("a", "ns"), 1)]).await.unwrap();
-    let count = store.get_function(&qn("a", "ns")).await.unwrap().unwrap().invocation_count;
-    assert_eq!(count, i64::MAX as u64);
-}
-
-#[tokio::test]
-async fn secret_create_conflicts_when_it_exists() {
-    let (_dir, store) = fresh().await;
-    assert_eq!(store.get_secret("ns", "key").await.unwrap(), None);
-    store.put_secret("ns", "key", b"\x00one", SecretWrite::Create).await.unwrap();
-    let err = store.put_secret("ns", "key", b"two", SecretWrite::Create).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Conflict(what) if what == "secret key"), "{err:?}");
-    assert_eq!(store.get_secret("ns", "key").await.unwrap().as_deref(), Some(&b"\x00one"[..]));
-    store.put_secret("other", "key", b"three", SecretWrite::Create).await.unwrap();
-}
-
-#[tokio::test]
-async fn secret_update_needs_an_existing_secret() {
-    let (_dir, store) = fresh().await;
-    let err = store.put_secret("ns", "key", b"v", SecretWrite::Update).await.unwrap_err();
-    assert!(matches!(&err, StoreError::NotFound(what) if what == "secret key"), "{err:?}");
-    assert_eq!(store.get_secret("ns", "key").await.unwrap(), None);
-    store.put_secret("ns", "key", b"v1", SecretWrite::Create).await.unwrap();
-    store.put_secret("ns", "key", b"", SecretWrite::Update).await.unwrap();
-    assert_eq!(store.get_secret("ns", "key").await.unwrap(), Some(Vec::new()));
-}
-
-#[tokio::test]
-async fn list_and_delete_secrets() {
-    let (_dir, store) = fresh().await;
-    for name in ["b", "c.d", "a"] {
-        store.put_secret("ns", name, name.as_bytes(), SecretWrite::Create).await.unwrap();
-    }
-    store.put_secret("other", "z", b"z", SecretWrite::Create).await.unwrap();
-    assert_eq!(store.list_secrets("ns").await.unwrap(), ["a", "b", "c.d"]);
-    assert!(store.delete_secret("ns", "b").await.unwrap());
-    assert!(!store.delete_secret("ns", "b").await.unwrap());
-    assert_eq!(store.list_secrets("ns").await.unwrap(), ["a", "c.d"]);
-    assert_eq!(store.list_secrets("other").await.unwrap(), ["z"]);
-    assert!(store.list_secrets("none").await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn namespaces_is_the_sorted_union() {
-    let (_dir, store) = fresh().await;
-    assert!(store.namespaces().await.unwrap().is_empty());
-    store.put_function(&record("f", "zz", "img")).await.unwrap();
-    store.put_function(&record("g", "mm", "img")).await.unwrap();
-    store.put_function(&record("h", "mm", "img")).await.unwrap();
-    store.put_secret("aa", "s", b"v", SecretWrite::Create).await.unwrap();
-    store.put_secret("mm", "s", b"v", SecretWrite::Create).await.unwrap();
-    assert_eq!(store.namespaces().await.unwrap(), ["aa", "mm", "zz"]);
-    store.delete_function(&qn("f", "zz")).await.unwrap();
-    assert_eq!(store.namespaces().await.unwrap(), ["aa", "mm"]);
 }
 
 #[tokio::test]
@@ -249,5 +108,46 @@ async fn open_by_url() {
     store.put_secret("ns", "k", b"v", SecretWrite::Create).await.unwrap();
     let store = crate::open(path.to_str().unwrap()).await.unwrap();
     assert_eq!(store.list_secrets("ns").await.unwrap(), ["k"]);
-    assert!(matches!(crate::open("postgres://db").await, Err(StoreError::UnsupportedUrl(_))));
+    let err = crate::open("redis://db").await.err().unwrap();
+    assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{err:?}");
+    let text = err.to_string();
+    for form in ["sqlite://", "postgres://", "postgresql://", "mysql://", "mariadb://"] {
+        assert!(text.contains(form), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_migrated_in_place() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+        crate::embedded_migrator(&MIGRATIONS[..1]).run(&pool).await.unwrap();
+        sqlx::query("INSERT INTO secrets (namespace, name, value) VALUES ('ns', 'old', X'00ff')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.get_secret("ns", "old").await.unwrap(), Some(vec![0x00, 0xff]));
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(applied, [1, 2]);
+    let model = crate::NewModel { name: "m".into(), format: "onnx".into(), ..Default::default() };
+    assert_eq!(store.add_model(&model).await.unwrap().version, 1);
+}
+
+#[tokio::test]
+async fn the_exclusive_stage_index_backs_up_set_model_stage() {
+    let (_dir, store) = fresh().await;
+    let model = crate::NewModel { name: "m".into(), format: "onnx".into(), ..Default::default() };
+    store.add_model(&model).await.unwrap();
+    store.add_model(&model).await.unwrap();
+    sqlx::query("UPDATE models SET stage = 'production' WHERE version = 1").execute(&store.pool).await.unwrap();
+    let err = sqlx::query("UPDATE models SET stage = 'production' WHERE version = 2").execute(&store.pool).await;
+    assert!(err.unwrap_err().to_string().contains("UNIQUE"), "two production versions of one name");
 }
