@@ -36,7 +36,7 @@ pids+=($!)
 python3 - ../shared/models/gbt_taxi_xgb.onnx "$WORK/big.onnx" "$SIZE_MB" <<'PY'
 import sys
 base = open(sys.argv[1], "rb").read()
-pad = b"a" * (int(sys.argv[3]) * 1000 * 1000 - len(base) - 6)
+pad = b"a" * (int(sys.argv[3]) * 1000 * 1000 - len(base) - 5)  # tag byte + 4-byte length
 n, varint = len(pad), b""
 while True:
     b = n & 0x7F; n >>= 7
@@ -50,7 +50,7 @@ wait_up() { for _ in $(seq 300); do curl -fs "$1/healthz" >/dev/null && return 0
 for _ in $(seq 100); do curl -s "http://127.0.0.1:$S3_PORT/" >/dev/null && break; sleep 0.1; done
 curl -fs -X PUT "http://127.0.0.1:$S3_PORT/bench-models" >/dev/null
 
-echo "## Push and pull of a $((SIZE / 1000000)) MB model ($RUNS runs each, hyperfine mean)"
+echo "## Push and pull of a $SIZE-byte model ($RUNS runs each, hyperfine mean)"
 echo
 echo "| artifacts | push | push MB/s | pull | pull MB/s |"
 echo "|---|---|---|---|---|"
@@ -108,8 +108,9 @@ done
 count=$(curl -fsS -u "admin:$pw" "$url/system/models?limit=100000" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 python3 - "$WORK"/push-*.json <<'PY'
 import json, sys
-runs = [json.load(open(f)) for f in sys.argv[1:]]
-print("pushes (small model, 4 at a time):", ", ".join(f"{r['requests']['rate']:.0f}/s" if isinstance(r.get('requests'), dict) else "" for r in runs))
+runs = [json.load(open(f))["summary"] for f in sys.argv[1:]]
+print("pushes of a small model, 4 at a time:", ", ".join(f"{r['rps']:.0f}/s (p99 {r['latency']['p99_ms']:.1f} ms, {r['failed']} failed)" for r in runs))
+print()
 PY
 hyperfine -N --style none -w 3 -r 20 --export-json "$WORK/list.json" \
   "curl -fsS -o /dev/null -u admin:$pw $url/system/models?limit=$VERSIONS" \

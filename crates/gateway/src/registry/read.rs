@@ -35,15 +35,16 @@ pub struct ListQuery {
     pub limit: Option<u32>,
 }
 
-/// `GET /system/models`.
+/// `GET /system/models`: a JSON array of versions, built by the store.
 pub async fn list(
     State(gw): State<Arc<Gateway>>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<ModelRecord>>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(format!("{e}: use name, stage, dataset and limit")))?;
     let stage = q.stage.as_deref().map(Stage::parse).transpose().map_err(ApiError::BadRequest)?;
     let query = ModelQuery { name: q.name, stage, dataset: q.dataset, limit: Some(q.limit.unwrap_or(DEFAULT_LIMIT)) };
-    Ok(Json(gw.store.list_models(&query).await?))
+    let json = gw.store.list_models_json(&query).await?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response())
 }
 
 /// `GET /system/models/{name}`: every version of a name, newest first; 404 when there is none.

@@ -11,6 +11,21 @@ use super::SqliteStore;
 use crate::codec::{MODEL_COLUMNS, decode_model, model_filter, model_values, sql_limit};
 use crate::{ModelQuery, ModelRecord, ModelStore, ModelVersion, NewModel, Stage, StoreError};
 
+/// One row as the JSON object `ModelRecord` serialises to, built by SQLite: the JSON columns are embedded as
+/// stored (they were written by `serde_json`), text is quoted by `json_quote`, and a REAL is written with 15
+/// significant digits when that reads back as the same double, else 17 (SQLite's own JSON rendering keeps 15,
+/// which would round `1/3`).
+const MODEL_JSON: &str = r#"'{"id":' || id || ',"version":' || version || ',"stage":' || json_quote(stage)
+    || ',"name":' || json_quote(name) || ',"format":' || json_quote(format) || ',"sha256":' || json_quote(sha256)
+    || ',"size_bytes":' || size_bytes || ',"model_path":' || json_quote(model_path)
+    || ',"architecture":' || json_quote(architecture) || ',"dataset":' || json_quote(dataset)
+    || ',"accuracy":' || CASE WHEN accuracy IS NULL THEN 'null' WHEN CAST(printf('%!.15g', accuracy) AS REAL) = accuracy
+        THEN printf('%!.15g', accuracy) ELSE printf('%!.17g', accuracy) END
+    || ',"loss":' || CASE WHEN loss IS NULL THEN 'null' WHEN CAST(printf('%!.15g', loss) AS REAL) = loss
+        THEN printf('%!.15g', loss) ELSE printf('%!.17g', loss) END
+    || ',"metrics":' || metrics || ',"params":' || params || ',"signature":' || signature
+    || ',"created_by":' || json_quote(created_by) || ',"created_at_ms":' || created_at_ms || '}'"#;
+
 #[async_trait]
 impl ModelStore for SqliteStore {
     async fn add_model(&self, model: &NewModel) -> Result<ModelRecord, StoreError> {
@@ -72,6 +87,19 @@ impl ModelStore for SqliteStore {
         }
         let rows = q.bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(decode_model).collect()
+    }
+
+    async fn list_models_json(&self, query: &ModelQuery) -> Result<String, StoreError> {
+        let (filter, args) = model_filter(query);
+        let sql = format!(
+            "SELECT '[' || COALESCE(group_concat({MODEL_JSON}, ',' ORDER BY name, version DESC), '') || ']'
+             FROM (SELECT * FROM models {filter} ORDER BY name, version DESC LIMIT ?)"
+        );
+        let mut q = sqlx::query_scalar(&sql);
+        for arg in &args {
+            q = q.bind(arg);
+        }
+        Ok(q.bind(sql_limit(query.limit)).fetch_one(&self.pool).await?)
     }
 
     async fn delete_model(&self, name: &str, version: u32) -> Result<Option<ModelRecord>, StoreError> {

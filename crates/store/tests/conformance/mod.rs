@@ -57,6 +57,7 @@ macro_rules! conformance_tests {
             registry::concurrent_promotions_leave_one_holder,
             registry::stage_change_of_a_missing_version_changes_nothing,
             registry::list_models_filters_and_orders,
+            registry::the_json_list_is_the_serialised_list,
             registry::delete_model_returns_the_row,
             registry::model_paths_are_distinct,
             registry::invalid_names_are_refused,

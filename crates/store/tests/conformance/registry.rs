@@ -245,3 +245,39 @@ pub async fn invalid_names_are_refused(store: Arc<dyn Store>) {
     }
     assert!(store.list_models(&ModelQuery::default()).await.unwrap().is_empty());
 }
+
+pub async fn the_json_list_is_the_serialised_list(store: Arc<dyn Store>) {
+    let empty = ModelQuery::default();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&store.list_models_json(&empty).await.unwrap()).unwrap(),
+        json!([])
+    );
+    let awkward = NewModel {
+        architecture: Some("quote \" backslash \\ tab \t newline \n é ✓ \u{1}".into()),
+        dataset: None,
+        accuracy: Some(1.0 / 3.0),
+        loss: Some(0.9),
+        metrics: json!({"accuracy": 1.0 / 3.0, "big": 1e300, "tiny": 5e-324, "n": -7}).as_object().unwrap().clone(),
+        params: json!({"nested": {"list": [1, "two", null, true]}}).as_object().unwrap().clone(),
+        signature: json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 3]}], "outputs": []}),
+        created_by: Some("job-1".into()),
+        ..model("odd", "1")
+    };
+    store.add_model(&awkward).await.unwrap();
+    for k in 0..5 {
+        let mut m = model("plain", &k.to_string());
+        m.accuracy = Some(0.1 + 0.2 * f64::from(k));
+        store.add_model(&m).await.unwrap();
+    }
+    store.set_model_stage("plain", 2, Stage::Production).await.unwrap();
+    for query in [
+        ModelQuery::default(),
+        ModelQuery { name: Some("plain".into()), limit: Some(3), ..ModelQuery::default() },
+        ModelQuery { stage: Some(Stage::Production), ..ModelQuery::default() },
+        ModelQuery { name: Some("none".into()), ..ModelQuery::default() },
+    ] {
+        let json = store.list_models_json(&query).await.unwrap();
+        let parsed: Vec<ModelRecord> = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+        assert_eq!(parsed, store.list_models(&query).await.unwrap(), "{query:?}");
+    }
+}
