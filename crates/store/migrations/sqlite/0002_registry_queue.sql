@@ -24,6 +24,8 @@ CREATE TABLE models (
 ) STRICT;
 
 CREATE INDEX models_stage ON models (stage, name);
+-- Listing order (name, newest version first) without a sort: list_models_json streams rows in this order.
+CREATE INDEX models_listing ON models (name, version DESC);
 CREATE INDEX models_dataset ON models (dataset);
 -- At most one version per name in each exclusive stage (set_model_stage archives the holder first).
 CREATE UNIQUE INDEX models_exclusive_stage ON models (name, stage) WHERE stage IN ('staging', 'production');

@@ -11,10 +11,12 @@ use super::SqliteStore;
 use crate::codec::{MODEL_COLUMNS, decode_model, model_filter, model_values, sql_limit};
 use crate::{ModelQuery, ModelRecord, ModelStore, ModelVersion, NewModel, Stage, StoreError};
 
-/// One row as the JSON object `ModelRecord` serialises to, built by SQLite: the JSON columns are embedded as
-/// stored (they were written by `serde_json`), text is quoted by `json_quote`, and a REAL is written with 15
-/// significant digits when that reads back as the same double, else 17 (SQLite's own JSON rendering keeps 15,
-/// which would round `1/3`).
+/// One row as the JSON object `ModelRecord` serialises to, built by SQLite. The JSON columns are embedded as
+/// stored (`serde_json` wrote them), text is quoted by `json_quote`, and a REAL is written with 15 significant
+/// digits when that reads back as the same double, else 17 (SQLite's own JSON rendering keeps 15, which would
+/// round `1/3`). `group_concat` over the ordered subquery keeps its order, which the `models_listing` index
+/// gives without a sort (an aggregate `ORDER BY` would sort the rows again); the conformance suite checks the
+/// order against `list_models`.
 const MODEL_JSON: &str = r#"'{"id":' || id || ',"version":' || version || ',"stage":' || json_quote(stage)
     || ',"name":' || json_quote(name) || ',"format":' || json_quote(format) || ',"sha256":' || json_quote(sha256)
     || ',"size_bytes":' || size_bytes || ',"model_path":' || json_quote(model_path)
@@ -92,7 +94,7 @@ impl ModelStore for SqliteStore {
     async fn list_models_json(&self, query: &ModelQuery) -> Result<String, StoreError> {
         let (filter, args) = model_filter(query);
         let sql = format!(
-            "SELECT '[' || COALESCE(group_concat({MODEL_JSON}, ',' ORDER BY name, version DESC), '') || ']'
+            "SELECT '[' || COALESCE(group_concat({MODEL_JSON}, ','), '') || ']'
              FROM (SELECT * FROM models {filter} ORDER BY name, version DESC LIMIT ?)"
         );
         let mut q = sqlx::query_scalar(&sql);
