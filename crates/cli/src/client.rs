@@ -28,6 +28,7 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     auth: Option<Credentials>,
+    token: Option<String>,
 }
 
 /// What `GET /system/logs` is asked for.
@@ -71,7 +72,19 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .context("could not set up the HTTP client")?;
-        Ok(Self { http, base, auth })
+        Ok(Self { http, base, auth, token: None })
+    }
+
+    /// Sends `Authorization: Bearer TOKEN` on `/system/*` calls when no credentials are set (a function's
+    /// `SEDGE_API_TOKEN`, which the model registry accepts).
+    pub fn with_token(mut self, token: String) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Whether basic-auth credentials are set.
+    pub fn has_credentials(&self) -> bool {
+        self.auth.is_some()
     }
 
     /// The gateway's base URL, without a trailing slash.
@@ -81,9 +94,10 @@ impl Client {
 
     pub(crate) fn system(&self, method: Method, path: &str) -> RequestBuilder {
         let req = self.http.request(method, format!("{}{path}", self.base));
-        match &self.auth {
-            Some(c) => req.basic_auth(&c.user, Some(&c.password)),
-            None => req,
+        match (&self.auth, &self.token) {
+            (Some(c), _) => req.basic_auth(&c.user, Some(&c.password)),
+            (None, Some(token)) => req.bearer_auth(token),
+            (None, None) => req,
         }
     }
 

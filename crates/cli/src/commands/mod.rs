@@ -34,6 +34,11 @@ use anyhow::{Context, Result, bail};
 
 use crate::client::{Client, Credentials};
 
+/// The gateway's URL in the environment of the functions sedge runs.
+pub const FUNCTION_GATEWAY_ENV: &str = "SEDGE_GATEWAY_URL";
+/// The bearer token the functions sedge runs may push models with.
+pub const FUNCTION_TOKEN_ENV: &str = "SEDGE_API_TOKEN";
+
 /// The gateway URL when neither `--gateway`, `SEDGE_GATEWAY`, `OPENFAAS_URL` nor the stack file gives one.
 pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:8080";
 
@@ -56,18 +61,26 @@ pub struct GatewayArgs {
 }
 
 impl GatewayArgs {
-    /// The gateway URL: the flag or `SEDGE_GATEWAY`, then `OPENFAAS_URL`, then `from_stack`, then the default.
+    /// The gateway URL: the flag or `SEDGE_GATEWAY`, then `OPENFAAS_URL`, then `from_stack`, then
+    /// `SEDGE_GATEWAY_URL` (what sedge gives the functions it runs), then the default.
     pub fn url(&self, from_stack: Option<&str>) -> String {
+        let env = |name: &str| std::env::var(name).ok().filter(|u| !u.is_empty());
         self.gateway
             .clone()
-            .or_else(|| std::env::var("OPENFAAS_URL").ok().filter(|u| !u.is_empty()))
+            .or_else(|| env("OPENFAAS_URL"))
             .or_else(|| from_stack.filter(|u| !u.is_empty()).map(str::to_string))
+            .or_else(|| env(FUNCTION_GATEWAY_ENV))
             .unwrap_or_else(|| DEFAULT_GATEWAY.to_string())
     }
 
-    /// A client for [`Self::url`], logged in when a password is known.
+    /// A client for [`Self::url`], logged in when a password is known; inside a function sedge runs, with the
+    /// function's API token (`SEDGE_API_TOKEN`, accepted by the model registry) when no password is.
     pub fn client(&self, from_stack: Option<&str>) -> Result<Client> {
-        Client::new(&self.url(from_stack), credentials(&self.state.state)?)
+        let client = Client::new(&self.url(from_stack), credentials(&self.state.state)?)?;
+        Ok(match std::env::var(FUNCTION_TOKEN_ENV).ok().filter(|t| !t.is_empty()) {
+            Some(token) if !client.has_credentials() => client.with_token(token),
+            _ => client,
+        })
     }
 }
 
