@@ -19,17 +19,21 @@ SEDGE=$PWD/target/release/sedge
 WORK=$(mktemp -d)
 chmod 755 "$WORK"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -d "$WORK/pg/data" ] && "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$WORK/pg/data" stop -m fast >/dev/null 2>&1 || true
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 # A private PostgreSQL (as the `postgres` user when run as root: it refuses root).
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$PGBIN/initdb" ] || { echo "PostgreSQL is missing: apt-get install -y postgresql" >&2; exit 1; }
-as_pg=(); [ "$(id -u)" = 0 ] && as_pg=(runuser -u postgres --)
+as_pg=(env); [ "$(id -u)" = 0 ] && as_pg=(runuser -u postgres --)
 mkdir -p "$WORK/pg" && chown "$([ "$(id -u)" = 0 ] && echo postgres || id -un)" "$WORK/pg"
 "${as_pg[@]}" "$PGBIN/initdb" -D "$WORK/pg/data" -U postgres -A trust >/dev/null
 "${as_pg[@]}" "$PGBIN/postgres" -D "$WORK/pg/data" -p "$PG_PORT" -k "$WORK/pg" -c listen_addresses=127.0.0.1 >/dev/null 2>&1 &
-pids+=($!)
 for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.1; done
 
 echo "| store | enqueue (202s/s, 16 VUs) | enqueue p99 | end to end ($CALLS calls) | calls/s |"
@@ -38,7 +42,7 @@ for store in sqlite postgres; do
   state="$WORK/state-$store"
   args=()
   if [ $store = postgres ]; then
-    "$PGBIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE bench" >/dev/null
+    "$PGBIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres bench
     args=(--db "postgres://postgres@127.0.0.1:$PG_PORT/bench")
   fi
   "$SEDGE" up --listen 127.0.0.1:$PORT --state "$state" --async-concurrency 8 "${args[@]}" >/dev/null 2>&1 &

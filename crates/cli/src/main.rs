@@ -62,8 +62,7 @@ enum Command {
     /// Reproduce a seed's experiment on this box and write a report beside the seed's figures.
     Experiment(experiment::ExperimentArgs),
     /// Train a model on this box (no Python) and write it as ONNX.
-    #[command(subcommand)]
-    Train(train::TrainCommand),
+    Train(train::TrainArgs),
     /// Asynchronous calls: list, show, result, cancel.
     #[command(subcommand)]
     Calls(calls::CallsCommand),
@@ -98,7 +97,7 @@ async fn main() {
         Command::Version(args) => version::run(args).await,
         Command::Bench(args) => bench::run(*args).await,
         Command::Experiment(args) => experiment::run(args).await,
-        Command::Train(command) => train::run(command),
+        Command::Train(args) => train::run(args).await,
         Command::Calls(command) => calls::run(command).await,
         Command::Models(command) => models::run(command).await,
     };

@@ -37,17 +37,24 @@ async fn sqlite_and_s3_artifacts() -> anyhow::Result<()> {
 async fn scenario(backends: Backends) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (big, small) = (dir.path().join("taxi-30.onnx"), dir.path().join("taxi-5.onnx"));
-    let rmse = train_cli(&big, 30).await?;
-    train_cli(&small, 5).await?;
+    let gw = TestGateway::start_with(SEDGE, &backends.args()).await?;
+    // Trained and registered in one step, with its held-out RMSE, as version 1 in production.
+    let password = std::fs::read_to_string(gw.state_dir().join("secrets/basic-auth-password"))?;
+    let register = ["--register", "taxi", "--promote", "production", "--gateway", gw.url.as_str()];
+    let summary = train_cli(&big, 30, &register, &[("SEDGE_PASSWORD", password.trim())]).await?;
+    let rmse = summary["metrics"]["test_rmse"].as_f64().expect("the held-out RMSE");
+    assert!(rmse > 0.0 && rmse < 0.2713, "below the mean's 0.2713 on the held-out rows: {rmse}");
+    assert_eq!(summary["registered"], json!({"name": "taxi", "version": 1, "stage": "production"}));
+    let v1: Value = gw.system(reqwest::Method::GET, "/system/models/taxi/versions/1").send().await?.json().await?;
+    assert_eq!(v1["metrics"]["test_rmse"].as_f64(), Some(rmse));
+    assert_eq!(v1["dataset"], summary["dataset"]);
+    assert_eq!(v1["created_by"], "sedge train");
+    train_cli(&small, 5, &[], &[]).await?;
     let (data, model_30) = trained(30)?;
     let (_, model_5) = trained(5)?;
-
-    let gw = TestGateway::start_with(SEDGE, &backends.args()).await?;
-    let (out, _) = gw
-        .cli(dir.path(), &["models", "push", big.to_str().unwrap(), "--name", "taxi", "--architecture", "gbdt"])
-        .await?;
-    assert!(out.contains("Registered: taxi:1"), "{out}");
-    // Metrics and the promotion through the CLI's flags.
+    let (out, _) = gw.cli(dir.path(), &["models", "promote", "taxi:1", "--stage", "none"]).await?;
+    assert!(out.contains("taxi:1 is now none"), "{out}");
+    // Metrics and the promotion through `sedge models push`'s flags.
     let rmse_flag = format!("rmse={rmse}");
     let (out, _) = gw
         .cli(
@@ -212,5 +219,40 @@ async fn sedge_up_exits_with_the_reason_when_a_store_cannot_be_reached() -> anyh
         assert_eq!(out.status.code(), Some(1), "{url}: {stderr}");
         assert!(stderr.contains(&named), "{url}: the error names {named:?}: {stderr}");
     }
+    Ok(())
+}
+
+/// `sedge train job` as a process function called through `/async-function`: a durable training run that
+/// registers its model with the function's API token (no password in the function's environment).
+#[tokio::test]
+async fn training_runs_as_an_async_job_and_registers_its_model() -> anyhow::Result<()> {
+    let gw = TestGateway::start(SEDGE).await?;
+    let deployment = json!({"service": "trainer", "image": "sedge/trainer", "envProcess": format!("{SEDGE} train job"),
+        "envVars": {"write_timeout": "5m", "exec_timeout": "5m"}});
+    assert_eq!(gw.deploy(deployment).await?, StatusCode::ACCEPTED);
+    gw.wait_available("trainer", 1).await?;
+    let request = json!({"trainer": "gbdt", "data": TAXI, "target": "tip", "drop": ["rownames"], "trees": 20,
+        "depth": 3, "register": "taxi-job", "promote": "production"});
+    let r = gw.request(reqwest::Method::POST, "/async-function/trainer").json(&request).send().await?;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let id = r.headers()["x-call-id"].to_str()?.to_string();
+    let mut status = Value::Null;
+    for _ in 0..600 {
+        status = gw.system(reqwest::Method::GET, &format!("/system/async-calls/{id}")).send().await?.json().await?;
+        if status["status"] == "succeeded" || status["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let result =
+        gw.system(reqwest::Method::GET, &format!("/system/async-calls/{id}/result")).send().await?.text().await?;
+    assert_eq!(status["status"], "succeeded", "{status}\n{result}");
+    let summary: Value = serde_json::from_str(result.lines().last().unwrap_or_default())?;
+    assert_eq!(summary["registered"], json!({"name": "taxi-job", "version": 1, "stage": "production"}));
+    let v1: Value =
+        gw.system(reqwest::Method::GET, "/system/models/taxi-job/versions/production").send().await?.json().await?;
+    assert_eq!(v1["metrics"]["test_rmse"], summary["metrics"]["test_rmse"]);
+    assert_eq!(v1["created_by"], "trainer.openfaas-fn");
+    assert!(!std::path::Path::new(summary["model"].as_str().unwrap()).exists(), "the temporary model is removed");
     Ok(())
 }

@@ -10,7 +10,7 @@ use sedge_testkit::TestGateway;
 use sedge_train::data::{CsvOptions, load_csv};
 use sedge_train::gbdt::{Params, train};
 use sedge_train::idx::{IMAGES_MAGIC, LABELS_MAGIC, read_images, read_labels};
-use sedge_train::nn::fit::{Examples, FitParams, fit};
+use sedge_train::nn::fit::{Examples, FitParams, Schedule, fit};
 use sedge_train::nn::layers::Standardize;
 use sedge_train::nn::mlp::mlp;
 use serde_json::{Value, json};
@@ -79,6 +79,21 @@ async fn a_trained_gbdt_is_served_with_the_trainers_own_predictions() -> anyhow:
 }
 
 #[tokio::test]
+async fn a_preset_sets_what_the_flags_leave_out() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let taxi = format!("{DATA}chicago_taxi_modeldata.csv");
+    let base = ["gbdt", "--data", &taxi, "--target", "tip", "--drop", "rownames", "--depth", "2"];
+    for (preset, trees, want) in [("light", "5", json!([0.01, 5])), ("heavy", "7", json!([0.001, 7]))] {
+        let args = [&base[..], &["--preset", preset, "--trees", trees, "--method", "exact"]].concat();
+        let summary = sedge_train(&args, &dir.path().join("m.onnx")).await?;
+        let params = &summary["params"];
+        assert_eq!(json!([params["learning_rate"], params["trees"]]), want, "{preset}: {params}");
+        assert_eq!(params["method"], "exact");
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_trained_mlp_is_served_with_the_trainers_own_probabilities() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let model_path = dir.path().join("ionosphere.onnx");
@@ -99,7 +114,8 @@ async fn a_trained_mlp_is_served_with_the_trainers_own_probabilities() -> anyhow
     let n = data.features.len();
     let labels: Vec<u32> = train_set.y.iter().map(|y| *y as u32).collect();
     let mut net = mlp(n, &[16, 8], 2, Some(Standardize::fit(&train_set.x, n)), 1);
-    let params = FitParams { epochs: 20, batch_size: 32, learning_rate: 0.001, seed: 1, threads: 1 };
+    let params =
+        FitParams { epochs: 20, batch_size: 32, learning_rate: 0.001, schedule: Schedule::Cosine, seed: 1, threads: 1 };
     fit(&mut net, Examples { x: &train_set.x, labels: &labels }, &params, &mut |_, _| true);
 
     let gw = TestGateway::start(SEDGE).await?;

@@ -40,7 +40,8 @@ fn an_mlp_with_standardisation_serves_its_probabilities() {
     let n = data.features.len();
     let labels: Vec<u32> = data.y.iter().map(|y| *y as u32).collect();
     let mut net = mlp(n, &[16, 8], 2, Some(Standardize::fit(&data.x, n)), 1);
-    let params = FitParams { epochs: 3, batch_size: 32, learning_rate: 0.01, seed: 1, threads: 2 };
+    let params =
+        FitParams { epochs: 3, batch_size: 32, learning_rate: 0.01, seed: 1, threads: 2, ..FitParams::default() };
     fit(&mut net, Examples { x: &data.x, labels: &labels }, &params, &mut |_, _| true);
     served_equals_forward(&net, &data.x[..40 * n], 40);
 }
@@ -53,7 +54,8 @@ fn the_mnist_cnn_serves_its_probabilities() {
         read_labels(open("mnist-2k-test-labels-idx1-ubyte.gz")).unwrap()[..64].iter().map(|l| u32::from(*l)).collect();
     let x = images.scaled()[..64 * 784].to_vec();
     let mut net = cnn([1, 28, 28], &[8, 16], 64, 10, 3);
-    let params = FitParams { epochs: 1, batch_size: 32, learning_rate: 1e-3, seed: 1, threads: 2 };
+    let params =
+        FitParams { epochs: 1, batch_size: 32, learning_rate: 1e-3, seed: 1, threads: 2, ..FitParams::default() };
     fit(&mut net, Examples { x: &x, labels: &labels }, &params, &mut |_, _| true);
     served_equals_forward(&net, &x[..8 * 784], 8);
 }

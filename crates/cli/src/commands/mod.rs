@@ -11,7 +11,7 @@
 //! - [`models`]: `sedge models` — the model registry: push, list, show, pull, rm, promote.
 //! - [`logs`], [`secret`], [`version`].
 //! - [`bench`]: `sedge bench` — a load generator for any HTTP server, k6-style thresholds and reports.
-//! - [`train`]: `sedge train gbdt` — gradient-boosted trees on a CSV file, written as ONNX.
+//! - [`train`]: `sedge train gbdt|cnn|mlp|job` — trainers without Python, written as ONNX, `--register`ed.
 //! - [`experiment`]: `sedge experiment` — the seeds' experiments, reports with the seed's figures beside sedge's.
 
 pub mod bench;

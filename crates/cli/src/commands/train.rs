@@ -2,18 +2,20 @@
 //! (`sedge_train` does the work; this is the files and the terminal).
 //!
 //! # Layout
-//! - [`gbdt`]: `sedge train gbdt` — gradient-boosted trees on a CSV file (exact or histogram splits, seed 004's
+//! - `gbdt`: `sedge train gbdt` — gradient-boosted trees on a CSV file (exact or histogram splits, seed 004's
 //!   light and heavy presets).
-//! - [`nn`]: `sedge train cnn` (MNIST-format IDX images) and `sedge train mlp` (a CSV file).
-//! - this file: the commands, and the one end every trainer shares: a [`Trained`] value that [`finish`] prints as
-//!   one JSON line on stdout (progress goes to stderr). Registering the model through the API belongs in
-//!   [`finish`] too, so that every trainer gets it at once.
+//! - `nn`: `sedge train cnn` (MNIST-format IDX images) and `sedge train mlp` (a CSV file).
+//! - `register`: `--register NAME [--promote STAGE]` (the model pushed to the gateway's registry) and
+//!   `sedge train job` (a JSON request on stdin, for training as an async job through a process function).
+//! - this file: the commands, and the one end every trainer shares: a [`Trained`] value that [`finish`]
+//!   registers when asked and prints as one JSON line on stdout (progress goes to stderr).
 //!
 //! Input that is not a training set (a ragged CSV, an IDX file with the wrong magic number or cut short) exits 2
 //! with the file and the line, column or byte offset at fault.
 
 mod gbdt;
 mod nn;
+mod register;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +24,18 @@ use serde_json::{Map, Value, json};
 
 pub use gbdt::GbdtArgs;
 pub use nn::{CnnArgs, MlpArgs};
+pub use register::{JobArgs, RegisterArgs};
+
+/// `sedge train [--register NAME [--promote STAGE]] TRAINER …`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// The trainer.
+    #[command(subcommand)]
+    pub command: TrainCommand,
+    /// Registering the result.
+    #[command(flatten)]
+    pub register: RegisterArgs,
+}
 
 /// `sedge train …`.
 #[derive(Debug, clap::Subcommand)]
@@ -32,16 +46,20 @@ pub enum TrainCommand {
     Cnn(CnnArgs),
     /// A multilayer perceptron classifier on a CSV file → ONNX.
     Mlp(MlpArgs),
+    /// A training run from a JSON request on stdin (`{"trainer": "gbdt", "data": …, "register": "taxi"}`):
+    /// what a process function runs to train as an async job.
+    Job(JobArgs),
 }
 
 /// Runs `sedge train`.
-pub fn run(command: TrainCommand) -> Result<()> {
-    let trained = match command {
-        TrainCommand::Gbdt(args) => gbdt::train(&args)?,
-        TrainCommand::Cnn(args) => nn::train_cnn(&args)?,
-        TrainCommand::Mlp(args) => nn::train_mlp(&args)?,
+pub async fn run(args: TrainArgs) -> Result<()> {
+    let trained = match args.command {
+        TrainCommand::Gbdt(a) => gbdt::train(&a)?,
+        TrainCommand::Cnn(a) => nn::train_cnn(&a)?,
+        TrainCommand::Mlp(a) => nn::train_mlp(&a)?,
+        TrainCommand::Job(_) => return register::job().await,
     };
-    finish(&trained)
+    finish(&trained, &args.register).await
 }
 
 /// What every trainer ends with: the model it wrote and how it was made.
@@ -75,9 +93,14 @@ impl Trained {
     }
 }
 
-/// The end of every trainer: prints [`Trained::summary`] as one JSON line.
-pub fn finish(trained: &Trained) -> Result<()> {
-    println!("{}", serde_json::to_string(&trained.summary())?);
+/// The end of every trainer: registers the model when asked, then prints [`Trained::summary`] (with the
+/// registered version under `registered`) as one JSON line.
+pub async fn finish(trained: &Trained, register: &RegisterArgs) -> Result<()> {
+    let mut summary = trained.summary();
+    if let Some(registered) = register::register(trained, register).await? {
+        summary["registered"] = registered;
+    }
+    println!("{}", serde_json::to_string(&summary)?);
     Ok(())
 }
 

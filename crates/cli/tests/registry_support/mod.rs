@@ -10,6 +10,7 @@ use sedge_testkit::databases::{MariaDbServer, PostgresServer};
 use sedge_testkit::s3::MotoServer;
 use sedge_train::data::{CsvOptions, Dataset, load_csv};
 use sedge_train::gbdt::{Model, Params, train};
+use serde_json::Value;
 
 pub const TAXI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/chicago_taxi_modeldata.csv");
 const SEDGE: &str = env!("CARGO_BIN_EXE_sedge");
@@ -73,21 +74,21 @@ fn bucket() -> anyhow::Result<String> {
     MotoServer::shared()?.create_bucket(&name)
 }
 
-/// `sedge train gbdt` on the taxi data with `trees` trees of depth 4 into `out`; returns the held-out RMSE.
-pub async fn train_cli(out: &Path, trees: u32) -> anyhow::Result<f64> {
+/// `sedge train gbdt` on the taxi data with `trees` trees of depth 4 into `out`, then `extra` arguments (such
+/// as `--register NAME`); returns the one-line JSON summary it prints.
+pub async fn train_cli(out: &Path, trees: u32, extra: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Value> {
     let output = tokio::process::Command::new(SEDGE)
         .args(["train", "gbdt", "--data", TAXI, "--target", "tip", "--drop", "rownames"])
         .args(["--trees", &trees.to_string(), "--depth", "4", "--learning-rate", "0.1", "-o"])
         .arg(out)
+        .args(extra)
+        .envs(env.iter().copied())
         .output()
         .await?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     anyhow::ensure!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    let rmse = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("test_rmse: "))
-        .ok_or_else(|| anyhow::anyhow!("no test_rmse line in {stdout}"))?;
-    Ok(rmse.trim().parse()?)
+    let line = stdout.lines().last().ok_or_else(|| anyhow::anyhow!("no summary printed"))?;
+    Ok(serde_json::from_str(line)?)
 }
 
 /// The same training in-process (it is deterministic): the data and the model whose predictions to expect.

@@ -33,6 +33,7 @@ struct Best {
     threshold: f32,
 }
 
+/// Grows one tree on the gradients, level by level, from the presorted feature orders.
 pub(super) fn grow(x: &[f32], features: usize, sorted: &[Vec<u32>], grad: &[f32], hess: &[f32], p: &Params) -> Tree {
     let n = grad.len();
     let lambda = f64::from(p.lambda);

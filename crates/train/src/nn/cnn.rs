@@ -55,7 +55,8 @@ mod tests {
         assert_eq!(net.shapes().last(), Some(&vec![2]));
         assert_eq!(net.parameter_count(), (4 * 9 + 4) + (64 * 8 + 8) + (8 * 2 + 2));
         let (x, labels) = bars(64, 1);
-        let params = FitParams { epochs: 15, batch_size: 16, learning_rate: 0.01, seed: 2, threads: 2 };
+        let params =
+            FitParams { epochs: 15, batch_size: 16, learning_rate: 0.01, seed: 2, threads: 2, ..FitParams::default() };
         fit(&mut net, Examples { x: &x, labels: &labels }, &params, &mut |_, _| true);
         let (tx, tl) = bars(40, 99);
         let (_, accuracy) = evaluate(&net, Examples { x: &tx, labels: &tl }, 2);

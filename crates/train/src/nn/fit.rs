@@ -1,6 +1,7 @@
 //! Minibatch training with Adam, data-parallel over threads, deterministic for a seed whatever the thread count.
 //!
-//! Each epoch shuffles the rows (seeded), cuts them into batches, and cuts each batch into shards of [`SHARD`]
+//! Each epoch shuffles the rows (seeded), cuts them into batches (one Adam step each, the step size constant or
+//! on a cosine schedule), and cuts each batch into shards of [`SHARD`]
 //! rows. Threads (`std::thread::scope`) compute the shards' gradients, each into its own buffer; the buffers are
 //! then summed in shard order, so the sum, and so the trained weights, do not depend on how many threads ran.
 
@@ -19,8 +20,10 @@ pub struct FitParams {
     pub epochs: usize,
     /// Rows per optimizer step.
     pub batch_size: usize,
-    /// Adam's step size.
+    /// Adam's step size (the peak, with a cosine schedule).
     pub learning_rate: f32,
+    /// How the step size changes over the run.
+    pub schedule: Schedule,
     /// Seeds the shuffles (the weights are seeded where the net is made).
     pub seed: u64,
     /// Threads computing gradients and predictions (at least 1).
@@ -29,7 +32,30 @@ pub struct FitParams {
 
 impl Default for FitParams {
     fn default() -> Self {
-        Self { epochs: 10, batch_size: 32, learning_rate: 1e-3, seed: 1, threads: 1 }
+        Self { epochs: 10, batch_size: 32, learning_rate: 1e-3, schedule: Schedule::Constant, seed: 1, threads: 1 }
+    }
+}
+
+/// The step size over a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// The learning rate throughout.
+    Constant,
+    /// Cosine annealing (Loshchilov & Hutter 2017, without restarts): `lr · (1 + cos(π · step / steps)) / 2`, from
+    /// the learning rate down to zero at the last step, so the last epochs settle instead of jittering.
+    Cosine,
+}
+
+impl Schedule {
+    /// The step size at `step` of `steps` (0-based) for peak `rate`.
+    pub fn rate(self, rate: f32, step: usize, steps: usize) -> f32 {
+        match self {
+            Schedule::Constant => rate,
+            Schedule::Cosine => {
+                let progress = step as f64 / steps.max(1) as f64;
+                (f64::from(rate) * (1.0 + (std::f64::consts::PI * progress).cos()) / 2.0) as f32
+            }
+        }
     }
 }
 
@@ -74,6 +100,8 @@ pub fn fit(net: &mut Net, data: Examples<'_>, p: &FitParams, on_epoch: &mut OnEp
     let mut adam = Adam::new(net, p.learning_rate);
     let mut order: Vec<usize> = (0..data.rows()).collect();
     let (mut x, mut labels) = (Vec::with_capacity(batch_size * width), Vec::with_capacity(batch_size));
+    let steps = p.epochs * data.rows().div_ceil(batch_size);
+    let mut step = 0;
     for epoch in 1..=p.epochs {
         rng.shuffle(&mut order);
         let mut total = 0.0;
@@ -86,7 +114,9 @@ pub fn fit(net: &mut Net, data: Examples<'_>, p: &FitParams, on_epoch: &mut OnEp
             }
             let (loss, grads) = gradients(net, Examples { x: &x, labels: &labels }, p.threads);
             total += loss;
+            adam.learning_rate = p.schedule.rate(p.learning_rate, step, steps);
             adam.step(net, &grads);
+            step += 1;
         }
         let epoch = Epoch { epoch, loss: total / data.rows().max(1) as f64 };
         if !on_epoch(net, epoch) {
@@ -160,4 +190,23 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) ->
     let mut out: Vec<(usize, R)> = parts.iter_mut().flat_map(std::mem::take).collect();
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, r)| r).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosine_anneals_from_the_rate_to_zero() {
+        let at = |step| Schedule::Cosine.rate(0.1, step, 100);
+        assert_eq!(at(0), 0.1);
+        assert!((at(50) - 0.05).abs() < 1e-7 && at(99) < 1e-4 && at(99) > 0.0);
+        assert_eq!(Schedule::Constant.rate(0.1, 99, 100), 0.1);
+    }
+
+    #[test]
+    fn parallel_map_keeps_the_order() {
+        let items: Vec<usize> = (0..10).collect();
+        assert_eq!(parallel_map(&items, 3, |i| i * 2), (0..10).map(|i| i * 2).collect::<Vec<_>>());
+    }
 }

@@ -31,7 +31,8 @@ mod tests {
         let labels = [0, 1, 1, 0];
         let mut net = mlp(2, &[8], 2, None, 5);
         let data = Examples { x: &x, labels: &labels };
-        let params = FitParams { epochs: 300, batch_size: 4, learning_rate: 0.05, seed: 1, threads: 1 };
+        let params =
+            FitParams { epochs: 300, batch_size: 4, learning_rate: 0.05, seed: 1, threads: 1, ..FitParams::default() };
         let mut losses = Vec::new();
         fit(&mut net, data, &params, &mut |_, e| {
             losses.push(e.loss);
@@ -61,7 +62,8 @@ mod tests {
         let data = Examples { x: &x, labels: &labels };
         let train = |threads| {
             let mut net = mlp(5, &[16, 8], 2, Some(Standardize::fit(&x, 5)), 7);
-            let params = FitParams { epochs: 5, batch_size: 64, learning_rate: 0.01, seed: 3, threads };
+            let params =
+                FitParams { epochs: 5, batch_size: 64, learning_rate: 0.01, seed: 3, threads, ..FitParams::default() };
             fit(&mut net, data, &params, &mut |_, _| true);
             net
         };
