@@ -2,19 +2,13 @@
 //! folder: who may push (admin or the functions' token, and the token opens nothing else), how a malformed push
 //! is refused, and what a good one records.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::body::Body;
-use base64::Engine as _;
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use sedge_core::api::VersionInfo;
-use sedge_gateway::registry::Registry;
-use sedge_gateway::{Credentials, Gateway, GatewayConfig};
-use sedge_runtime::local::LocalProvider;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+mod support;
 
 const MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/models/gbt_taxi_xgb.onnx");
 const BOUNDARY: &str = "sedge-test-boundary";
@@ -26,22 +20,8 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let state = tempfile::tempdir().unwrap();
-    let store = sedge_store::open(&format!("sqlite://{}", state.path().join("db").display())).await.unwrap();
-    let provider = Arc::new(LocalProvider::new(state.path().to_path_buf()));
-    let config = GatewayConfig {
-        credentials: Credentials { user: "admin".into(), password: "pw".into() },
-        max_body: 1024,
-        upstream_timeout: Duration::from_secs(10),
-        version: VersionInfo { release: "test".into(), ..Default::default() },
-        function_token: Some("fn-token".into()),
-    };
-    let artifacts = sedge_artifacts::open(None, state.path()).await.unwrap();
-    let registry = Arc::new(Registry::new(store.clone(), artifacts, state.path().join("registry"), 1 << 20));
-    let gateway = Gateway::new(store, provider, registry, config);
-    gateway.restored.cancel();
-    let admin = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("admin:pw"));
-    Fixture { state, app: sedge_gateway::router(gateway), admin }
+    let support::TestGateway { state, app, admin, .. } = support::gateway(Some("fn-token"), 1 << 20).await;
+    Fixture { state, app, admin }
 }
 
 /// A multipart body of `(name, content)` parts in order.

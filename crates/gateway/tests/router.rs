@@ -1,20 +1,12 @@
 //! The gateway's routes without a socket (`Router::oneshot`), over a real SQLite store and the local
 //! provider: auth, deploy, invoke headers, the error mapping and the metrics it leaves behind.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::body::Body;
-use axum::extract::connect_info::MockConnectInfo;
-use base64::Engine as _;
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use sedge_core::api::VersionInfo;
-use sedge_gateway::registry::Registry;
-use sedge_gateway::{Credentials, Gateway, GatewayConfig};
-use sedge_runtime::local::LocalProvider;
 use tower::ServiceExt;
+
+mod support;
 
 struct Fixture {
     _state: tempfile::TempDir,
@@ -23,22 +15,7 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let state = tempfile::tempdir().unwrap();
-    let store = sedge_store::open(&format!("sqlite://{}", state.path().join("db").display())).await.unwrap();
-    let provider = Arc::new(LocalProvider::new(state.path().to_path_buf()));
-    let config = GatewayConfig {
-        credentials: Credentials { user: "admin".into(), password: "pw".into() },
-        max_body: 1024,
-        upstream_timeout: Duration::from_secs(10),
-        version: VersionInfo { release: "test".into(), ..Default::default() },
-        function_token: None,
-    };
-    let artifacts = sedge_artifacts::open(None, state.path()).await.unwrap();
-    let registry = Arc::new(Registry::new(store.clone(), artifacts, state.path().join("registry"), 1 << 30));
-    let gateway = Gateway::new(store, provider, registry, config);
-    gateway.restored.cancel();
-    let app = sedge_gateway::router(gateway).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4242))));
-    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("admin:pw"));
+    let support::TestGateway { state, app, admin: auth, .. } = support::gateway(None, 1 << 30).await;
     Fixture { _state: state, app, auth }
 }
 
