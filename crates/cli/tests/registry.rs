@@ -52,8 +52,23 @@ async fn scenario(backends: Backends) -> anyhow::Result<()> {
     train_cli(&small, 5, &[], &[]).await?;
     let (data, model_30) = trained(30)?;
     let (_, model_5) = trained(5)?;
+    // Served from the registry: the trainer's own predictions.
+    let following = json!({"service": "taxi", "image": "sedge/model",
+        "annotations": {"com.sedge.model": "registry:taxi@production", "com.sedge.model.config": "engine: tract"}});
+    assert_eq!(gw.deploy(following).await?, StatusCode::ACCEPTED);
+    let pinned = json!({"service": "taxi-v1", "image": "sedge/model",
+        "annotations": {"com.sedge.model": "registry:taxi:1", "com.sedge.model.config": "engine: tract"}});
+    assert_eq!(gw.deploy(pinned).await?, StatusCode::ACCEPTED);
+    gw.wait_available("taxi", 1).await?;
+    gw.wait_available("taxi-v1", 1).await?;
+    let rows: Vec<usize> = (0..40).map(|i| i * 131).collect();
+    let want_30: Vec<f32> = rows.iter().map(|&r| model_30.predict(data.row(r))).collect();
+    let want_5: Vec<f32> = rows.iter().map(|&r| model_5.predict(data.row(r))).collect();
+    assert_close(&infer(&gw, "taxi", &data, &rows).await?, &want_30, "taxi@production = v1, as trained and registered");
+    // Demoted, v1 leaves production empty: the function keeps serving what it served.
     let (out, _) = gw.cli(dir.path(), &["models", "promote", "taxi:1", "--stage", "none"]).await?;
     assert!(out.contains("taxi:1 is now none"), "{out}");
+    assert_close(&infer(&gw, "taxi", &data, &rows).await?, &want_30, "no version in production: v1 stays");
     // Metrics and the promotion through `sedge models push`'s flags.
     let rmse_flag = format!("rmse={rmse}");
     let (out, _) = gw
@@ -85,18 +100,7 @@ async fn scenario(backends: Backends) -> anyhow::Result<()> {
         v2["model_path"].as_str().map(|_| format!("models/taxi/{}.onnx", v2["sha256"].as_str().unwrap())).unwrap()
     );
 
-    // Served from the registry: the trainer's own predictions.
-    let following = json!({"service": "taxi", "image": "sedge/model",
-        "annotations": {"com.sedge.model": "registry:taxi@production", "com.sedge.model.config": "engine: tract"}});
-    assert_eq!(gw.deploy(following).await?, StatusCode::ACCEPTED);
-    let pinned = json!({"service": "taxi-v1", "image": "sedge/model",
-        "annotations": {"com.sedge.model": "registry:taxi:1", "com.sedge.model.config": "engine: tract"}});
-    assert_eq!(gw.deploy(pinned).await?, StatusCode::ACCEPTED);
-    gw.wait_available("taxi", 1).await?;
-    gw.wait_available("taxi-v1", 1).await?;
-    let rows: Vec<usize> = (0..40).map(|i| i * 131).collect();
-    let want_30: Vec<f32> = rows.iter().map(|&r| model_30.predict(data.row(r))).collect();
-    let want_5: Vec<f32> = rows.iter().map(|&r| model_5.predict(data.row(r))).collect();
+    // v2 (the same bytes) took over production: the function followed it.
     assert_close(&infer(&gw, "taxi", &data, &rows).await?, &want_30, "taxi@production = v2 (30 trees)");
 
     // A new version does not move production; promoting it does, while the pinned function stays.
