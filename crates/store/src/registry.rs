@@ -202,8 +202,8 @@ pub trait ModelStore: Send + Sync {
     /// Versions matching `query`, ordered by name, then version descending.
     async fn list_models(&self, query: &ModelQuery) -> Result<Vec<ModelRecord>, StoreError>;
     /// [`ModelStore::list_models`] as the JSON array of [`ModelRecord`]s that `GET /system/models` answers.
-    /// A backend may build it in SQL: SQLite does, 10,000 versions in about a third of the time of decoding
-    /// rows one by one and serialising them.
+    /// A backend may build it in SQL: SQLite and PostgreSQL do (on SQLite, 10,000 versions in about a third of
+    /// the time of decoding rows one by one and serialising them); MariaDB uses this default.
     async fn list_models_json(&self, query: &ModelQuery) -> Result<String, StoreError> {
         let records = self.list_models(query).await?;
         serde_json::to_string(&records).map_err(|e| StoreError::Corrupt(format!("encoding the model list: {e}")))

@@ -25,6 +25,14 @@ async fn lock_name(tx: &mut Transaction<'_, Postgres>, name: &str) -> Result<(),
     Ok(())
 }
 
+/// One row as the JSON object `ModelRecord` serialises to, built by PostgreSQL: the JSON columns are cast from
+/// the text `serde_json` wrote, and doubles print as the shortest text that reads back exactly (PostgreSQL 12+).
+const MODEL_JSON: &str = "json_build_object('id', id, 'version', version, 'stage', stage, 'name', name,
+    'format', format, 'sha256', sha256, 'size_bytes', size_bytes, 'model_path', model_path,
+    'architecture', architecture, 'dataset', dataset, 'accuracy', accuracy, 'loss', loss,
+    'metrics', metrics::json, 'params', params::json, 'signature', signature::json,
+    'created_by', created_by, 'created_at_ms', created_at_ms)";
+
 #[async_trait]
 impl ModelStore for PostgresStore {
     async fn add_model(&self, model: &NewModel) -> Result<ModelRecord, StoreError> {
@@ -89,6 +97,19 @@ impl ModelStore for PostgresStore {
         }
         let rows = q.bind(sql_limit(query.limit)).fetch_all(&self.pool).await?;
         rows.iter().map(decode_model).collect()
+    }
+
+    async fn list_models_json(&self, query: &ModelQuery) -> Result<String, StoreError> {
+        let (filter, args) = model_filter(query);
+        let sql = pg(&format!(
+            "SELECT COALESCE(json_agg({MODEL_JSON} ORDER BY name, version DESC), '[]')::text
+             FROM (SELECT * FROM models {filter} ORDER BY name, version DESC LIMIT ?) m"
+        ));
+        let mut q = sqlx::query_scalar(&sql);
+        for arg in &args {
+            q = q.bind(arg);
+        }
+        Ok(q.bind(sql_limit(query.limit)).fetch_one(&self.pool).await?)
     }
 
     async fn delete_model(&self, name: &str, version: u32) -> Result<Option<ModelRecord>, StoreError> {
