@@ -28,6 +28,9 @@ pub enum ApiError {
     /// The body is larger than `--max-body`.
     #[error("request body is larger than the limit of {0} bytes (sedge up --max-body)")]
     PayloadTooLarge(usize),
+    /// A model file pushed to the registry is larger than `--max-model-size`.
+    #[error("the model file is larger than the limit of {0} bytes (sedge up --max-model-size): nothing was registered")]
+    ModelTooLarge(u64),
     /// Query parameters could not be parsed.
     #[error("{0}")]
     Unprocessable(String),
@@ -81,7 +84,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge(_) | Self::ModelTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Invoke(e) => match e {

@@ -126,10 +126,11 @@ async fn malformed_pushes_are_refused_with_what_to_send() {
         assert!(text.contains(message), "expected {message:?} in {text:?}");
     }
     let too_big = vec![0u8; 2 << 20];
-    let (status, _) =
+    let (status, text) =
         send(&f.app, push(&f.admin, &form(), multipart(&[("metadata", br#"{"name": "taxi"}"#), ("file", &too_big)])))
             .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(text.contains("--max-model-size"), "names the flag that sets the limit: {text}");
     let list = Request::get("/system/models").header(header::AUTHORIZATION, &f.admin).body(Body::empty()).unwrap();
     assert_eq!(send(&f.app, list).await.1, "[]", "nothing registered");
     let tmp = f.state.path().join("artifacts/tmp");

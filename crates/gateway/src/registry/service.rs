@@ -235,7 +235,7 @@ fn missing(reference: &ModelRef) -> String {
 /// An upload's failure: the client's fault (400/413) or the store's (500, logged).
 fn upload_error(e: ArtifactError) -> ApiError {
     match e {
-        ArtifactError::TooLarge { limit } => ApiError::PayloadTooLarge(limit as usize),
+        ArtifactError::TooLarge { limit } => ApiError::ModelTooLarge(limit),
         ArtifactError::DigestMismatch { expected, actual } => ApiError::BadRequest(format!(
             "the file's sha256 is {actual}, not the {expected} given in the metadata: nothing was registered"
         )),
